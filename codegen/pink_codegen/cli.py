@@ -1,0 +1,172 @@
+"""The `pink-codegen` command: validate specs, generate machines and docs, explain a spec."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pink_codegen import __version__
+from pink_codegen.build import build, find_project_root, load_specs
+from pink_codegen.errors import SpecError
+from pink_codegen.explain import explain as explain_name
+from pink_codegen.loader import load_machine
+
+app = typer.Typer(
+    name="pink-codegen",
+    help="Compile pink-fsm machine specs (spec/*.yaml) into transitions-based machines and docs.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out_console = Console()
+err_console = Console(stderr=True)
+
+SpecOpt = Annotated[Path | None, typer.Option("--spec", help="Directory of machine specs [default: ./spec of "
+                                                             "the project around the current directory]")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Root to write pink_fsm/generated/ and docs/machines/ "
+                                                           "under [default: the project root]")]
+
+
+def _resolve(spec: Path | None, out: Path | None) -> tuple[Path, Path]:
+    root = find_project_root()
+    if spec is None:
+        if root is None:
+            err_console.print("error: no spec/ directory found here or above (and no pyproject.toml beside it); "
+                              "run inside a pink-fsm checkout or pass --spec DIR --out DIR")
+            raise typer.Exit(2)
+        spec = root / "spec"
+    if out is None:
+        out = find_project_root(spec) or root or Path.cwd()
+    return spec, out
+
+
+def _report_spec_error(exc: SpecError) -> None:
+    for p in exc.problems:
+        err_console.print(p.render(), markup=False, highlight=False)
+    err_console.print(f"{len(exc.problems)} problem(s); nothing was generated.", markup=False)
+
+
+def _summary(machines: list[object]) -> Table:
+    from pink_codegen.ir import Machine
+
+    table = Table(title="compiled machines")
+    for col in ("machine", "states", "events", "transitions", "invariants", "variables", "spec sha256"):
+        table.add_column(col, justify="right" if col not in ("machine", "spec sha256") else "left")
+    for m in machines:
+        assert isinstance(m, Machine)
+        table.add_row(m.name, str(len(m.states)), str(len(m.events)), str(len(m.transitions)),
+                      str(len(m.invariants)), str(len(m.variables)), m.sha256[:16])
+    return table
+
+
+@app.command("build")
+def build_cmd(
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 naming every generated file that "
+                                                        "is stale (differs from what the specs produce)")] = False,
+    spec: SpecOpt = None,
+    out: OutOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report instead of tables")] = False,
+) -> None:
+    """Validate every spec and write pink_fsm/generated/*.py and docs/machines/* (byte-identical on rebuild)."""
+    spec_dir, out_dir = _resolve(spec, out)
+    try:
+        result = build(spec_dir, out_dir, check=check)
+    except SpecError as exc:
+        _report_spec_error(exc)
+        raise typer.Exit(1) from None
+    warnings = [w.render() for m in result.machines for w in m.warnings]
+    if as_json:
+        print(json.dumps({
+            "machines": [{"name": m.name, "states": len(m.states), "events": len(m.events),
+                          "transitions": len(m.transitions), "invariants": len(m.invariants),
+                          "spec_sha256": m.sha256} for m in result.machines],
+            "written": [p.as_posix() for p in result.written],
+            "unchanged": [p.as_posix() for p in result.unchanged],
+            "stale": [p.as_posix() for p in result.stale],
+            "svg": [p.as_posix() for p in result.svgs],
+            "warnings": warnings,
+        }, indent=2))
+    else:
+        for w in warnings:
+            err_console.print(w, markup=False, highlight=False)
+        out_console.print(_summary(list(result.machines)))
+        if check:
+            if result.stale:
+                for d in result.diffs:
+                    err_console.print(d, markup=False, highlight=False)
+            else:
+                out_console.print(f"up to date: {len(result.unchanged)} generated files match the specs")
+        else:
+            out_console.print(f"wrote {len(result.written)} file(s), {len(result.unchanged)} unchanged"
+                              + (f", {len(result.svgs)} SVG diagram(s)" if result.svgs else ""))
+            if result.svg_note:
+                out_console.print(result.svg_note, markup=False)
+    if check and result.stale:
+        err_console.print("stale generated files (run `pink-codegen build` and commit the result):", markup=False)
+        for p in result.stale:
+            err_console.print(f"  {p.as_posix()}", markup=False)
+        raise typer.Exit(1)
+
+
+@app.command("validate")
+def validate_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Machine spec files to check", show_default=False)],
+) -> None:
+    """Check spec files and print every problem as file:line:col: context: message. Writes nothing."""
+    failed = False
+    for f in files:
+        try:
+            m = load_machine(f, str(f))
+        except SpecError as exc:
+            _report_spec_error(exc)
+            failed = True
+            continue
+        for w in m.warnings:
+            err_console.print(w.render(), markup=False, highlight=False)
+        out_console.print(f"{f}: ok ({len(m.states)} states, {len(m.transitions)} transitions, "
+                          f"{len(m.invariants)} invariants)", markup=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("explain")
+def explain_cmd(
+    name: Annotated[str, typer.Argument(help="A state or event name, e.g. EXIT_WORKING or FILL")],
+    machine: Annotated[str | None, typer.Option("--machine", "-m", help="Only this machine")] = None,
+    spec: SpecOpt = None,
+) -> None:
+    """Print what can happen in a STATE (rows per event, in firing order) or what an EVENT does in each state."""
+    spec_dir, _ = _resolve(spec, None)
+    try:
+        loaded = load_specs(spec_dir, find_project_root(spec_dir) or spec_dir)
+    except SpecError as exc:
+        _report_spec_error(exc)
+        raise typer.Exit(1) from None
+    machines = [m for m, _ in loaded if machine is None or m.name == machine]
+    if not machines:
+        err_console.print(f"error: no machine named {machine!r}; machines: {', '.join(m.name for m, _ in loaded)}")
+        raise typer.Exit(2)
+    try:
+        out_console.print(explain_name(machines, name), markup=False, highlight=False)
+    except ValueError as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+
+
+@app.command("version")
+def version_cmd() -> None:
+    """Print the pink-codegen version."""
+    out_console.print(f"pink-codegen {__version__}")
+
+
+def main() -> None:
+    app(prog_name="pink-codegen")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Safe YAML loading that keeps the position of every node.
+
+PyYAML's `compose` (safe loader, no object construction) gives a node tree with marks; we turn it into
+`YNode`s so the spec loader can point at the exact line and column of any key or value. Two YAML 1.1
+traps are closed here: duplicate keys are errors (PyYAML silently keeps the last one), and the words
+on/off/yes/no/y/n stay strings (a state named ON must not become True).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import attrs
+import yaml
+
+from pink_codegen.errors import Pos, SpecError, SpecProblem
+
+_YAML11_BOOLS = re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
+
+
+@attrs.frozen
+class YNode:
+    """A YAML value with its position. `value` is dict[str, YNode], list[YNode] or a scalar."""
+
+    value: Any
+    pos: Pos
+    key_pos: dict[str, Pos] = attrs.field(factory=dict)
+    style: str | None = None  # scalar style: None (plain), "'", '"', "|", ">"
+
+    @property
+    def is_map(self) -> bool:
+        return isinstance(self.value, dict)
+
+    @property
+    def is_list(self) -> bool:
+        return isinstance(self.value, list)
+
+    @property
+    def is_scalar(self) -> bool:
+        return not (self.is_map or self.is_list)
+
+
+def _pos(file: str, mark: yaml.Mark) -> Pos:
+    return Pos(file, mark.line + 1, mark.column + 1)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    tag = node.tag
+    text = node.value
+    if tag == "tag:yaml.org,2002:bool" and _YAML11_BOOLS.match(text):
+        return text
+    if tag == "tag:yaml.org,2002:bool":
+        return text.lower() == "true"
+    if tag == "tag:yaml.org,2002:int":
+        try:
+            return int(text.replace("_", ""), 0)
+        except ValueError:
+            return text
+    if tag == "tag:yaml.org,2002:float":
+        # Numbers that money flows through are kept as text: the spec loader parses them exactly
+        # (Decimal/Fraction), never through a binary float.
+        return _ExactNumber(text)
+    if tag == "tag:yaml.org,2002:null":
+        return None
+    return text
+
+
+class _ExactNumber(str):
+    """A YAML float literal kept as its exact text."""
+
+
+def is_exact_number(value: Any) -> bool:
+    return isinstance(value, _ExactNumber)
+
+
+def _convert(file: str, node: yaml.Node, problems: list[SpecProblem]) -> YNode:
+    pos = _pos(file, node.start_mark)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, YNode] = {}
+        key_pos: dict[str, Pos] = {}
+        for key_node, value_node in node.value:
+            kpos = _pos(file, key_node.start_mark)
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append(SpecProblem(kpos, "", "mapping keys must be plain names"))
+                continue
+            key = str(key_node.value)
+            if key in out:
+                problems.append(
+                    SpecProblem(kpos, "", f"duplicate key '{key}' (first at line {key_pos[key].line})")
+                )
+                continue
+            out[key] = _convert(file, value_node, problems)
+            key_pos[key] = kpos
+        return YNode(out, pos, key_pos)
+    if isinstance(node, yaml.SequenceNode):
+        return YNode([_convert(file, item, problems) for item in node.value], pos)
+    assert isinstance(node, yaml.ScalarNode)
+    return YNode(_scalar(node), pos, style=node.style)
+
+
+def load_located(text: str, file: str) -> YNode:
+    """Parse one YAML document with the safe composer; raise SpecError with line:col on bad YAML."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = _pos(file, mark) if mark is not None else Pos(file, 1, 1)
+        problem = (exc.problem or str(exc)).strip()
+        context = f" ({exc.context.strip()})" if exc.context else ""
+        raise SpecError([SpecProblem(pos, "", f"YAML syntax error: {problem}{context}")]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([SpecProblem(Pos(file, 1, 1), "", f"YAML error: {exc}")]) from None
+    if node is None:
+        raise SpecError([SpecProblem(Pos(file, 1, 1), "", "the file is empty; a machine spec is a mapping")])
+    problems: list[SpecProblem] = []
+    root = _convert(file, node, problems)
+    if problems:
+        raise SpecError(problems)
+    return root
