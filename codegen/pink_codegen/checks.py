@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import deque
+from collections.abc import Iterable
 from fractions import Fraction
 
 from pink_codegen import expr as X
@@ -46,9 +47,9 @@ def _reachability(m: Machine, p: Problems) -> None:
                 if d not in seen:
                     seen.add(d)
                     queue.append(d)
-    for s in m.states:
-        if s.name not in seen:
-            p.error(s.pos, f"state {s.name}", f"unreachable: no transition path leads here from the initial "
+    for st in m.states:
+        if st.name not in seen:
+            p.error(st.pos, f"state {st.name}", f"unreachable: no transition path leads here from the initial "
                                               f"state {m.initial}")
 
 
@@ -208,6 +209,7 @@ def _witness(m: Machine, exact: object, state: str, event: str, a: Transition,
     total = 1
     for size in sizes:
         total *= size
+    combos: Iterable[tuple[ExactValue, ...]]
     if total <= WITNESS_BUDGET:
         combos = itertools.product(*(d[2] for d in domains))
     else:
@@ -238,9 +240,9 @@ def _candidates(t: Type, lo: ExactValue | None, hi: ExactValue | None, literals:
     for lit in literals:
         raw |= {lit - 1, lit, lit + 1}
     if lo is not None:
-        raw.add(Fraction(lo))  # type: ignore[arg-type]
+        raw.add(Fraction(lo))
     if hi is not None:
-        raw.add(Fraction(hi))  # type: ignore[arg-type]
+        raw.add(Fraction(hi))
     out: list[ExactValue] = []
     for value in sorted(raw):
         if lo is not None and value < lo:  # type: ignore[operator]

@@ -106,7 +106,7 @@ class ExactMachine:
             "SIDE_SIGN_EXACT": SIDE_SIGN_EXACT,
         }
         # The source is generated from validated, typed trees only (identifiers checked by the loader).
-        exec(compile("\n".join(lines), f"<exact:{machine.name}>", "exec"), namespace)  # noqa: S102
+        exec(compile("\n".join(lines), f"<exact:{machine.name}>", "exec"), namespace)
         self.source = "\n".join(lines)
         self._guards: dict[int, Callable[..., bool]] = {t.index: namespace[f"g_{t.index}"] for t in machine.transitions}
         self._effects: dict[int, Callable[..., tuple[Vars, Emitted]]] = {

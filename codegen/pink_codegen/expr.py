@@ -215,10 +215,11 @@ def _unify_numeric(a: TExpr, b: TExpr, node: ast.AST, what: str) -> tuple[TExpr,
     """Operands of + - comparisons min max: same dimension; a bare literal adopts the other side."""
     if not isinstance(a.type, NumType) or not isinstance(b.type, NumType):
         raise _err(node, f"type error: cannot {what} {a.type} and {b.type}")
+    at, bt = a.type, b.type
     if isinstance(a, Lit) and a.polymorphic and not (isinstance(b, Lit) and b.polymorphic):
-        a = _coerce(a, NumType(b.type.dim, b.type.integral and Fraction(_num(a)).denominator == 1), node, "")
+        a = _coerce(a, NumType(bt.dim, bt.integral and Fraction(_num(a)).denominator == 1), node, "")
     elif isinstance(b, Lit) and b.polymorphic and not (isinstance(a, Lit) and a.polymorphic):
-        b = _coerce(b, NumType(a.type.dim, a.type.integral and Fraction(_num(b)).denominator == 1), node, "")
+        b = _coerce(b, NumType(at.dim, at.integral and Fraction(_num(b)).denominator == 1), node, "")
     assert isinstance(a.type, NumType) and isinstance(b.type, NumType)
     if a.type.dim != b.type.dim:
         raise _err(node, f"type error: cannot {what} {a.type} and {b.type}")
@@ -478,7 +479,7 @@ class EmitContext:
     state: str
     enum_value: Callable[[EnumType, str], str]
     literal: Callable[[TExpr], str]
-    let: Callable[[str], str] = staticmethod(lambda name: f"l_{name}")
+    let: Callable[[str], str] = attrs.field(default=lambda name: f"l_{name}")
     const: Callable[[str], str] | None = None  # None: inline the constant's value
 
 

@@ -41,7 +41,7 @@ def _py_value(t: Type, value: ExactValue) -> str:
     if isinstance(t, EnumType):
         return f"{t.name}.{value}"
     if isinstance(t, RefType):
-        return repr(int(value))  # type: ignore[arg-type]
+        return repr(int(value))
     assert isinstance(t, NumType) and isinstance(value, int | Fraction)
     return repr(int(value)) if t.integral else f'Decimal("{_decimal_text(value)}")'
 
@@ -215,8 +215,8 @@ def generate_python(m: Machine, source_path: str) -> str:
     h("from pink_fsm.fsm.types import Side")
     h("")
     h("__all__ = [")
-    for name in (f"{cls}Machine", f"{cls}Model", f"{cls}State", f"{cls}Event", f"{cls}Outcome",
-                 *(e.name for e in m.enums), "Side", "TRANSITIONS", "INVARIANTS"):
+    for name in sorted((f"{cls}Machine", f"{cls}Model", f"{cls}State", f"{cls}Event", f"{cls}Outcome",
+                        *(e.name for e in m.enums), "Side", "TRANSITIONS", "INVARIANTS")):
         h(f"    {name!r},")
     h("]")
     h("")
@@ -253,7 +253,7 @@ def _docline(text: str) -> str:
 
 def _bound_text(t: NumType, value: ExactValue, cx: X.EmitContext) -> str:
     if t.integral:
-        return repr(int(value))  # type: ignore[arg-type]
+        return repr(int(value))
     return cx.literal(X.Lit(t, value))
 
 
@@ -263,8 +263,9 @@ def _transition_functions(m: Machine, t: Transition, cx: X.EmitContext, cls: str
     uses_k = bool(t.lets or t.effect or t.emits)
     if t.guard is not None:
         w(f"def _guard_{t.index}(ed: EventData) -> bool:")
-        w(f"    m = cast({cls}Model, ed.model)")
         guard_src = X.emit(t.guard, cx)
+        if "m." in guard_src:
+            w(f"    m = cast({cls}Model, ed.model)")
         if "k[" in guard_src:
             w("    k = ed.kwargs")
         w(f"    return bool({guard_src})")
@@ -272,7 +273,6 @@ def _transition_functions(m: Machine, t: Transition, cx: X.EmitContext, cls: str
         w("")
     w(f"def _effect_{t.index}(ed: EventData) -> None:")
     w(f'    """{t.label} (line {t.pos.line})"""')
-    w(f"    m = cast({cls}Model, ed.model)")
     src_lines: list[str] = []
     for name, e in t.lets:
         src_lines.append(f"    l_{name} = {X.emit(e, cx)}")
@@ -294,6 +294,7 @@ def _transition_functions(m: Machine, t: Transition, cx: X.EmitContext, cls: str
         src_lines.append(f"    m.{name} = v_{name}")
     for i, _ in enumerate(t.emits):
         src_lines.append(f"    m.outbox.append(out_{i})")
+    w(f"    m = cast({cls}Model, ed.model)")
     if uses_k and any("k[" in line for line in src_lines):
         w("    k = ed.kwargs")
     lines.extend(src_lines)

@@ -163,6 +163,10 @@ class _Loader:
             return False
         return True
 
+    def _named_map(self, pos: Pos, context: str, name: str, value: YNode, what: str, article: str) -> bool:
+        """A lower_snake entry whose value is a mapping."""
+        return self._name(pos, context, name, LOWER_NAME, what) and self._map(value, context, article) is not None
+
     def _type(self, node: YNode | None, context: str, parent: YNode) -> Type | None:
         if node is None:
             self.p.error(parent.pos, context, "missing required key 'type'")
@@ -307,7 +311,7 @@ class _Loader:
     def _constants(self, node: YNode) -> None:
         def one(name: str, value: YNode, pos: Pos) -> None:
             context = f"constant {name}"
-            if not self._name(pos, context, name, LOWER_NAME, "constant") or self._map(value, context, "a constant") is None:
+            if not self._named_map(pos, context, name, value, "constant", "a constant"):
                 return
             self._keys(value, context, ("type", "value", "doc"), ("value",))
             t = self._type(value.value.get("type"), context, value)
@@ -323,7 +327,7 @@ class _Loader:
     def _variables(self, node: YNode) -> None:
         def one(name: str, value: YNode, pos: Pos) -> None:
             context = f"variable {name}"
-            if not self._name(pos, context, name, LOWER_NAME, "variable") or self._map(value, context, "a variable") is None:
+            if not self._named_map(pos, context, name, value, "variable", "a variable"):
                 return
             if name in self.constants:
                 self.p.error(pos, context, f"'{name}' is already a constant")
@@ -353,7 +357,7 @@ class _Loader:
             init = self._literal(t, fields["init"], context, "init")
             if init is None:
                 return
-            if lo is not None and init < lo or hi is not None and init > hi:  # type: ignore[operator]
+            if (lo is not None and init < lo) or (hi is not None and init > hi):  # type: ignore[operator]
                 self.p.error(fields["init"].pos, context, f"init {init} is outside [{lo}, {hi}]")
             self.variables[name] = Variable(name, t, init, lo, hi, doc, pos)
 
@@ -716,7 +720,7 @@ class _Loader:
         for name, value in entries.items():
             pos = node.key_pos[name]
             context = f"invariant {name}"
-            if not self._name(pos, context, name, LOWER_NAME, "invariant") or self._map(value, context, "an invariant") is None:
+            if not self._named_map(pos, context, name, value, "invariant", "an invariant"):
                 continue
             self._keys(value, context, ("catalogue", "expr", "doc"), ("catalogue", "expr"))
             doc = self._doc(value.value, value, context)

@@ -21,17 +21,17 @@ from pink_fsm.fsm.machine import (
 from pink_fsm.fsm.types import Side
 
 __all__ = [
+    'INVARIANTS',
+    'MissPolicy',
+    'Role',
+    'RouterEvent',
     'RouterMachine',
     'RouterModel',
-    'RouterState',
-    'RouterEvent',
     'RouterOutcome',
-    'Role',
-    'Style',
-    'MissPolicy',
+    'RouterState',
     'Side',
+    'Style',
     'TRANSITIONS',
-    'INVARIANTS',
 ]
 
 MACHINE_NAME: Final = 'router'
@@ -120,7 +120,6 @@ class RouterModel:
 
 
 def _guard_0(ed: EventData) -> bool:
-    m = cast(RouterModel, ed.model)
     k = ed.kwargs
     return bool(((k['plan_style'] == Style.TAKER) and (k['qty_lots'] > 0) and (k['retries'] >= 0) and (k['retries'] <= 5)))
 
@@ -158,7 +157,6 @@ def _effect_0(ed: EventData) -> None:
 
 
 def _guard_1(ed: EventData) -> bool:
-    m = cast(RouterModel, ed.model)
     k = ed.kwargs
     return bool(((k['plan_style'] == Style.MAKER) and (k['qty_lots'] > 0) and (k['plan_ttl_ms'] > 0) and (k['retries'] >= 0) and (k['retries'] <= 5)))
 
@@ -452,7 +450,6 @@ def _effect_16(ed: EventData) -> None:
 
 
 def _guard_17(ed: EventData) -> bool:
-    m = cast(RouterModel, ed.model)
     k = ed.kwargs
     return bool((not k['post_only_would_take']))
 

@@ -26,15 +26,15 @@ from pink_fsm.fsm.types import SIDE_SIGN as _SIDE_SIGN
 from pink_fsm.fsm.types import Side
 
 __all__ = [
-    'SlotMachine',
-    'SlotModel',
-    'SlotState',
-    'SlotEvent',
-    'SlotOutcome',
+    'INVARIANTS',
     'Role',
     'Side',
+    'SlotEvent',
+    'SlotMachine',
+    'SlotModel',
+    'SlotOutcome',
+    'SlotState',
     'TRANSITIONS',
-    'INVARIANTS',
 ]
 
 MACHINE_NAME: Final = 'slot'
@@ -236,7 +236,6 @@ def _effect_1(ed: EventData) -> None:
 
 
 def _guard_2(ed: EventData) -> bool:
-    m = cast(SlotModel, ed.model)
     k = ed.kwargs
     return bool(((not k['probe_ok']) or (k['venue_position_lots'] > 0) or (k['own_fill_age_ms'] < HOT_WINDOW_MS)))
 
@@ -1099,7 +1098,6 @@ def _effect_45(ed: EventData) -> None:
 
 
 def _guard_46(ed: EventData) -> bool:
-    m = cast(SlotModel, ed.model)
     k = ed.kwargs
     return bool((k['px'] >= MIN_SANE_PX))
 
