@@ -74,8 +74,18 @@ def is_exact_number(value: Any) -> bool:
     return isinstance(value, _ExactNumber)
 
 
+_STANDARD_TAG = "tag:yaml.org,2002:"
+# The tags plain YAML resolves to by itself (`=` resolves to "value", dates to "timestamp").
+_ALLOWED_TAGS = {_STANDARD_TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "value", "timestamp")}
+
+
 def _convert(file: str, node: yaml.Node, problems: list[SpecProblem]) -> YNode:
     pos = _pos(file, node.start_mark)
+    if node.tag not in _ALLOWED_TAGS:
+        # Nothing is ever constructed from a tag, but an explicit tag in a spec is a red flag either way.
+        tag = node.tag.replace(_STANDARD_TAG, "!!")
+        problems.append(SpecProblem(pos, "", f"YAML tag '{tag}' is not allowed in a spec; write plain values"))
+        return YNode(None, pos)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, YNode] = {}
         key_pos: dict[str, Pos] = {}
