@@ -81,7 +81,7 @@ def choose_value(t: Type, vars_: Vars, m: Machine, choose: Choose[Any]) -> Exact
         fixed = [0, 0, 0, 1, 2, 3, 5, 8, -1]
         derived = [v + d for v in same for d in (-1, 0, 1, 2)]  # type: ignore[operator]
     else:
-        fixed = list(_GRID[:9]) + [Fraction(1, 100_000_000), Fraction(-1, 4)]
+        fixed = [*_GRID[:9], Fraction(1, 100_000_000), Fraction(-1, 4)]
         derived = [v + d for v in same for d in (Fraction(0), Fraction(1, 4), Fraction(5, 2))]  # type: ignore[operator]
     pool = fixed + derived if derived else fixed
     value = choose(pool)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from conformance import Pair, machines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from conformance import Pair, machines
 
 MACHINES = machines()
 
