@@ -22,8 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-out_console = Console()
-err_console = Console(stderr=True)
+out_console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 SpecOpt = Annotated[Path | None, typer.Option("--spec", help="Directory of machine specs [default: ./spec of "
                                                              "the project around the current directory]")]

@@ -31,7 +31,9 @@ from pink_codegen.types import (
     NumType,
     RefType,
     Type,
+    render_exact,
 )
+from pink_fsm.fsm.numbers import div_exact
 
 # Division results are rounded half-to-even to this many decimal places in both interpreters, so the
 # model checker's Fractions and the runtime's Decimals agree bit for bit.
@@ -48,14 +50,22 @@ FUNCTIONS = {
 }
 
 
-class ExprError(Exception):
-    """A problem inside an expression; `lineno`/`col` are 1-based within the expression text."""
+# Deeper expressions are rejected: they are unreadable, and the compiled code would hit Python's limits.
+MAX_DEPTH = 64
 
-    def __init__(self, message: str, lineno: int = 1, col: int = 1) -> None:
+
+class ExprError(Exception):
+    """A problem inside an expression; `lineno`/`col` are 1-based within the expression text.
+
+    `suppressed` marks a follow-on error (a use of a name whose declaration already failed): the loader
+    drops it so one mistake gives one message."""
+
+    def __init__(self, message: str, lineno: int = 1, col: int = 1, suppressed: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.lineno = lineno
         self.col = col
+        self.suppressed = suppressed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +156,8 @@ class Scope:
     lets: Mapping[str, TExpr] = attrs.field(factory=dict)
     allow_params: bool = True
     what: str = "expression"
+    silent: frozenset[str] = frozenset()  # names whose declaration failed (already reported)
+    param_events: Mapping[str, list[str]] = attrs.field(factory=dict)  # parameter name -> events having it
 
     def enum_types_with(self, value: str) -> list[EnumType]:
         return [e for e in self.enums.values() if value in e.values]
@@ -161,20 +173,45 @@ class Scope:
 # Checking
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+_OTHER_OPS = {ast.Pow: "**", ast.Mod: "%", ast.FloorDiv: "//", ast.MatMult: "@", ast.LShift: "<<",
+              ast.RShift: ">>", ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.In: "in", ast.NotIn: "not in",
+              ast.Is: "is", ast.IsNot: "is not"}
 _CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+
+def source_text(text: str) -> str:
+    """The text that is parsed: surrounding blanks removed and line breaks joined, so a `|` block works."""
+    return " ".join(text.strip().splitlines())
 
 
 def parse(text: str) -> ast.expr:
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(source_text(text), mode="eval")
     except SyntaxError as exc:
         raise ExprError(f"syntax error in expression: {exc.msg}", exc.lineno or 1, exc.offset or 1) from None
+    except (RecursionError, MemoryError):
+        raise ExprError(f"expression nested too deeply (more than {MAX_DEPTH} levels); split it with a define "
+                        f"or a let") from None
+    depth = _depth(tree.body)
+    if depth > MAX_DEPTH:
+        raise ExprError(f"expression nested too deeply ({depth} levels, at most {MAX_DEPTH}); split it with a "
+                        f"define or a let")
     return tree.body
+
+
+def _depth(node: ast.AST) -> int:
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(current))
+    return deepest
 
 
 def check(text: str, scope: Scope, expected: Type | None = None) -> TExpr:
     """Parse and type-check `text`; if `expected` is given the result must have that type."""
-    source = text.strip()
+    source = source_text(text)
     node = parse(source)
     checker = _Checker(source, scope)
     result = checker.expr(node, expected)
@@ -201,7 +238,7 @@ def _coerce(e: TExpr, want: Type, node: ast.AST, message: str) -> TExpr:
         value = e.value
         assert isinstance(value, int | Fraction)
         if want.integral and Fraction(value).denominator != 1:
-            raise _err(node, f"{message}, but {value} is not a whole number")
+            raise _err(node, f"{message}, but {render_exact(value)} is not a whole number")
         return Lit(want, int(value) if want.integral else Fraction(value))
     if isinstance(want, NumType) and isinstance(e.type, NumType):
         if want.dim == e.type.dim and not want.integral and e.type.integral:
@@ -288,6 +325,13 @@ class _Checker:
             raise _err(node, f"'{name}' is a value of several enums; write one of {names}")
         if name in s.states:
             raise _err(node, f"'{name}' is a state; test states with in_state({name})")
+        if name in s.silent:
+            raise ExprError("", suppressed=True)
+        if name in s.param_events:
+            if not s.allow_params:
+                raise _err(node, f"event parameter '{name}' cannot be used in {s.what}")
+            events = ", ".join(s.param_events[name])
+            raise _err(node, f"'{name}' is a parameter of {events}, not of this event")
         kind = "value" if name[:1].isupper() else "variable"
         raise _err(node, f"unknown {kind} '{name}'{did_you_mean(name, s.all_names())}")
 
@@ -322,9 +366,11 @@ class _Checker:
     def _BinOp(self, node: ast.BinOp, expected: Type | None) -> TExpr:
         op = _BINOPS.get(type(node.op))
         if op is None:
-            raise _err(node, f"operator {type(node.op).__name__} is not allowed; use + - * /")
+            raise _err(node, f"operator '{_OTHER_OPS.get(type(node.op), '?')}' is not allowed; use + - * /")
         left = self.expr(node.left)
         right = self.expr(node.right)
+        if isinstance(left, Lit) and left.polymorphic and isinstance(right, Lit) and right.polymorphic:
+            return _fold(op, left, right, node)  # 60 * 1000 stays a bare number that can become ms
         if op in "+-":
             left, right, t = _unify_numeric(left, right, node, "add" if op == "+" else "subtract")
             return Bin(t, op, left, right)
@@ -351,8 +397,8 @@ class _Checker:
         for op_node, right_node in zip(node.ops, node.comparators, strict=True):
             op = _CMPOPS.get(type(op_node))
             if op is None:
-                raise _err(node, f"comparison {type(op_node).__name__} is not allowed; use == != < <= > >= "
-                                 f"(and in_state(...) for states)")
+                raise _err(node, f"comparison '{_OTHER_OPS.get(type(op_node), '?')}' is not allowed; use == != < "
+                                 f"<= > >= (and in_state(...) for states)")
             right = self.expr(right_node, left.type if isinstance(left.type, EnumType) else None)
             if isinstance(right.type, EnumType) and isinstance(left_node, ast.Name) and isinstance(left, EnumLit):
                 left = self.expr(left_node, right.type)
@@ -435,6 +481,18 @@ class _Checker:
                 raise _err(a, f"unknown state '{a.id}'{did_you_mean(a.id, self.scope.states)}")
             names.append(a.id)
         return StateTest(BOOL, tuple(names))
+
+
+def _fold(op: str, a: Lit, b: Lit, node: ast.AST) -> Lit:
+    x, y = Fraction(_num(a)), Fraction(_num(b))
+    if op == "/":
+        if y == 0:
+            raise _err(node, "division by zero")
+        value = div_exact(x, y)
+    else:
+        value = x + y if op == "+" else x - y if op == "-" else x * y
+    integral = value.denominator == 1 and op != "/"
+    return Lit(NumType("num", integral), int(value) if integral else value, polymorphic=True)
 
 
 def _mul_type(a: NumType, b: NumType, node: ast.AST) -> NumType:

@@ -139,13 +139,13 @@ def generate_python(m: Machine, source_path: str) -> str:
     w(")")
     w("")
     w("# transitions fires the first row whose guard holds, in the order rows were added: priority first,")
-    w("# then spec order, exactly as the exact interpreter and the model checker do.")
+    w("# then spec order, exactly as the exact interpreter and the model checker do. Rows that stay (`=`)")
+    w("# are internal transitions (dest None): no exit/enter of the state, like the spec says.")
     w("_CONFIG: Final[list[dict[str, Any]]] = [")
     for t in sorted(m.transitions, key=lambda t: (-t.priority, t.index)):
         sources = list(t.sources)
-        dest = t.dest if t.dest is not None else "="
         cond = f"[_guard_{t.index}]" if t.guard is not None else "[]"
-        w(f"    {{\"trigger\": {t.event!r}, \"source\": {sources!r}, \"dest\": {dest!r}, "
+        w(f"    {{\"trigger\": {t.event!r}, \"source\": {sources!r}, \"dest\": {t.dest!r}, "
           f"\"conditions\": {cond}, \"before\": [_effect_{t.index}]}},")
     w("]")
     w("")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import keyword
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from pink_codegen.types import (
     NumType,
     Type,
     exact_from_literal,
+    render_exact,
 )
 from pink_codegen.yamlsrc import YNode, load_located
 
@@ -67,6 +68,43 @@ REQUIRED_TOP = ("machine", "doc", "states", "initial", "events", "transitions")
 EVENT_KINDS = ("command", "venue", "clock", "audit", "internal")
 
 
+# Names the generated module defines itself; enum types and (upper-cased) constants must not shadow them.
+RESERVED_TYPE_NAMES = {
+    "Decimal", "Any", "Final", "ClassVar", "Callable", "Mapping", "EventData", "Emitted", "GeneratedMachine",
+    "InvariantRow", "Step", "TransitionRow", "BoundViolation", "Side",
+}
+RESERVED_CONSTANTS = {"machine_name", "spec_source", "spec_sha256", "transitions", "invariants",
+                      "invariant_checks", "param_types"}
+
+
+def _label(node: YNode | None) -> str:
+    """How a row's from/event/to is shown in messages."""
+    if node is None:
+        return "?"
+    if node.is_list:
+        return f"[{', '.join(str(i.value) for i in node.value if i.is_scalar)}]"
+    return str(node.value) if node.is_scalar and node.value is not None else "?"
+
+
+def _show(value: ExactValue | None) -> str:
+    return "none" if value is None else render_exact(value)
+
+
+def describe(value: Any) -> str:
+    """A user-facing description of a YAML value (never an internal repr)."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, str):
+        return f"'{value}'"
+    return str(value)
+
+
 def load_machine(path: Path, display_name: str | None = None) -> Machine:
     """Load and validate one machine file; raises SpecError listing every problem found."""
     name = display_name or str(path)
@@ -77,14 +115,17 @@ def load_machine(path: Path, display_name: str | None = None) -> Machine:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError([_problem(Pos(name, 1, 1), f"spec files are UTF-8; byte {exc.start} is not")]) from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError([_problem(Pos(name, line, col), f"spec files are UTF-8; byte 0x{raw[exc.start]:02X} here "
+                                                        f"is not")]) from None
     return load_machine_text(text, name, hashlib.sha256(raw).hexdigest())
 
 
 def load_machine_text(text: str, file: str, sha256: str | None = None) -> Machine:
     root = load_located(text, file)
     digest = sha256 or hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return _Loader(file, digest).load(root)
+    return _Loader(file, digest, text).load(root)
 
 
 def _problem(pos: Pos, message: str) -> Any:
@@ -94,8 +135,9 @@ def _problem(pos: Pos, message: str) -> Any:
 
 
 class _Loader:
-    def __init__(self, file: str, sha256: str) -> None:
+    def __init__(self, file: str, sha256: str, text: str) -> None:
         self.file = file
+        self.text = text
         self.sha256 = sha256
         self.p = Problems()
         self.enums: dict[str, EnumType] = {"Side": SIDE}
@@ -107,6 +149,10 @@ class _Loader:
         self.outputs: dict[str, Output] = {}
         self.outcomes: dict[str, str] = {}
         self.all_params: dict[str, Type] = {}
+        # Names whose declaration failed: later uses are not reported again (one mistake, one error).
+        self.broken: set[str] = set()
+        # Parameter name -> events declaring it, read ahead so defines and other events can say so.
+        self.param_events: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -135,7 +181,14 @@ class _Loader:
         if node is None:
             return None
         if not isinstance(node.value, str) or node.value == "":
-            self.p.error(node.pos, context, f"{what} must be a non-empty string, got {node.value!r}")
+            self.p.error(node.pos, context, f"'{what}' must be a non-empty text, got {describe(node.value)}")
+            return None
+        return node.value
+
+    def _ref(self, node: YNode, context: str, what: str) -> str | None:
+        """A scalar that names something (a state, event, outcome): a plain name, not a list or mapping."""
+        if not isinstance(node.value, str) or not node.value:
+            self.p.error(node.pos, context, f"'{what}' must be a name, got {describe(node.value)}")
             return None
         return node.value
 
@@ -177,11 +230,19 @@ class _Loader:
         if isinstance(name, str) and name in self.enums:
             return self.enums[name]
         known = [*SCALAR_TYPES, *self.enums]
-        hint = did_you_mean(str(name), known)
-        self.p.error(node.pos, context, f"unknown type {name!r}{hint or '; types are ' + ', '.join(known)}")
+        if not isinstance(name, str):
+            self.p.error(node.pos, context, f"a type is a name ({', '.join(known)}), got {describe(name)}")
+            return None
+        if name in self.broken:
+            return None
+        hint = did_you_mean(name, known)
+        self.p.error(node.pos, context, f"unknown type '{name}'{hint or '; types are ' + ', '.join(known)}")
         return None
 
     def _literal(self, t: Type, node: YNode, context: str, what: str) -> ExactValue | None:
+        if not node.is_scalar:
+            self.p.error(node.pos, context, f"{what}: expected a single value, got {describe(node.value)}")
+            return None
         try:
             return exact_from_literal(t, node.value)
         except ValueError as exc:
@@ -200,6 +261,8 @@ class _Loader:
             lets=lets or {},
             allow_params=params is not None,
             what=what,
+            silent=frozenset(self.broken),
+            param_events=self.param_events,
         )
 
     def _expr(self, node: YNode, context: str, scope: X.Scope, expected: Type | None) -> X.TExpr | None:
@@ -214,18 +277,30 @@ class _Loader:
         try:
             return X.check(text, scope, expected)
         except X.ExprError as exc:
-            self.p.error(self._expr_pos(node, exc), context, exc.message)
+            if not exc.suppressed:
+                self.p.error(self._expr_pos(node, X.source_text(text), exc), context, exc.message)
             return None
 
-    def _expr_pos(self, node: YNode, exc: X.ExprError) -> Pos:
-        """Map a column inside the expression text to the file, exactly for one-line scalars."""
-        text = str(node.value)
-        lead = len(text) - len(text.lstrip())
-        if node.style in (None, "'", '"') and exc.lineno == 1 and "\n" not in text.strip():
-            quote = 1 if node.style in ("'", '"') else 0
-            return Pos(node.pos.file, node.pos.line, node.pos.col + quote + lead + exc.col - 1)
+    def _expr_pos(self, node: YNode, parsed: str, exc: X.ExprError) -> Pos:
+        """Map a column of the parsed expression to the file. Folding and joining change only blanks, so
+        the n-th non-blank character of the parsed text is the n-th non-blank of the scalar's source."""
+        if exc.lineno != 1 or node.span == (0, 0):
+            return node.pos
+        wanted = sum(1 for ch in parsed[: max(exc.col - 1, 0)] if not ch.isspace())
+        start, end = node.span
         if node.style in ("|", ">"):
-            return Pos(node.pos.file, node.pos.line + exc.lineno, exc.col)
+            start = self.text.find("\n", start, end) + 1  # skip the block indicator line
+        elif node.style in ("'", '"'):
+            start += 1
+        seen = 0
+        for index in range(start, end):
+            if self.text[index].isspace():
+                continue
+            if seen == wanted:
+                line = self.text.count("\n", 0, index) + 1
+                col = index - (self.text.rfind("\n", 0, index) + 1) + 1
+                return Pos(node.pos.file, line, col)
+            seen += 1
         return node.pos
 
     # ------------------------------------------------------------------ sections
@@ -237,9 +312,12 @@ class _Loader:
             raise AssertionError
         self._keys(root, "", TOP_KEYS, REQUIRED_TOP)
         machine_name = self._str(top.get("machine"), "machine", "machine") or "machine"
-        if "machine" in top:
-            self._name(top["machine"].pos, "machine", machine_name, MACHINE_NAME, "machine")
+        named_ok = "machine" in top and self._name(top["machine"].pos, "machine", machine_name, MACHINE_NAME, "machine")
+        if named_ok and machine_name in RESERVED:
+            self.p.error(top["machine"].pos, "machine", f"bad machine name '{machine_name}': it is reserved "
+                                                        f"(Python keyword or spec word); choose another name")
         doc = self._str(top.get("doc"), "machine", "doc") or ""
+        self._prescan_params(top.get("events"))
         for section, reader in (
             ("enums", self._enums),
             ("constants", self._constants),
@@ -280,12 +358,24 @@ class _Loader:
         self.p.raise_if_errors()
         return attrs.evolve(machine, warnings=tuple(self.p.warnings))
 
-    def _each(self, node: YNode, section: str, fn: Callable[[str, YNode, Pos], None]) -> None:
+    def _prescan_params(self, events: YNode | None) -> None:
+        if events is None or not events.is_map:
+            return
+        for ev_name, ev in events.value.items():
+            params = ev.value.get("params") if ev.is_map else None
+            if params is not None and params.is_map:
+                for pname in params.value:
+                    self.param_events.setdefault(pname, []).append(str(ev_name))
+
+    def _each(self, node: YNode, section: str, fn: Callable[[str, YNode, Pos], None],
+              registry: Mapping[str, object]) -> None:
         entries = self._map(node, section, f"'{section}'")
         if entries is None:
             return
         for name, value in entries.items():
             fn(name, value, node.key_pos[name])
+            if name not in registry:
+                self.broken.add(name)
 
     def _enums(self, node: YNode) -> None:
         def one(name: str, value: YNode, pos: Pos) -> None:
@@ -294,6 +384,9 @@ class _Loader:
                 return
             if name in self.enums or name in SCALAR_TYPES:
                 self.p.error(pos, context, f"enum '{name}' is already defined (Side is built in)")
+                return
+            if name in RESERVED_TYPE_NAMES:
+                self.p.error(pos, context, f"bad enum name '{name}': generated code already uses it; choose another")
                 return
             if not value.is_list or not value.value:
                 self.p.error(value.pos, context, "an enum is a non-empty list of UPPER_SNAKE values")
@@ -306,12 +399,16 @@ class _Loader:
                     values.append(item.value)
             self.enums[name] = EnumType(name, tuple(values))
 
-        self._each(node, "enums", one)
+        self._each(node, "enums", one, self.enums)
 
     def _constants(self, node: YNode) -> None:
         def one(name: str, value: YNode, pos: Pos) -> None:
             context = f"constant {name}"
             if not self._named_map(pos, context, name, value, "constant", "a constant"):
+                return
+            if name in RESERVED_CONSTANTS:
+                self.p.error(pos, context, f"bad constant name '{name}': generated code already defines "
+                                           f"{name.upper()}; choose another")
                 return
             self._keys(value, context, ("type", "value", "doc"), ("value",))
             t = self._type(value.value.get("type"), context, value)
@@ -322,7 +419,7 @@ class _Loader:
             if v is not None:
                 self.constants[name] = Constant(name, t, v, doc, pos)
 
-        self._each(node, "constants", one)
+        self._each(node, "constants", one, self.constants)
 
     def _variables(self, node: YNode) -> None:
         def one(name: str, value: YNode, pos: Pos) -> None:
@@ -347,7 +444,7 @@ class _Loader:
                 lo = self._literal(t, fields["min"], context, "min") if "min" in fields else None
                 hi = self._literal(t, fields["max"], context, "max") if "max" in fields else None
                 if lo is not None and hi is not None and lo > hi:  # type: ignore[operator]
-                    self.p.error(fields["min"].pos, context, f"min {lo} is above max {hi}")
+                    self.p.error(fields["min"].pos, context, f"min {_show(lo)} is above max {_show(hi)}")
             else:
                 for bound in ("min", "max"):
                     if bound in fields:
@@ -357,11 +454,12 @@ class _Loader:
             init = self._literal(t, fields["init"], context, "init")
             if init is None:
                 return
-            if (lo is not None and init < lo) or (hi is not None and init > hi):  # type: ignore[operator]
-                self.p.error(fields["init"].pos, context, f"init {init} is outside [{lo}, {hi}]")
+            bounds_ok = lo is None or hi is None or lo <= hi  # type: ignore[operator]
+            if bounds_ok and ((lo is not None and init < lo) or (hi is not None and init > hi)):  # type: ignore[operator]
+                self.p.error(fields["init"].pos, context, f"init {_show(init)} is outside [{_show(lo)}, {_show(hi)}]")
             self.variables[name] = Variable(name, t, init, lo, hi, doc, pos)
 
-        self._each(node, "variables", one)
+        self._each(node, "variables", one, self.variables)
 
     def _defines(self, node: YNode) -> None:
         def one(name: str, value: YNode, pos: Pos) -> None:
@@ -381,7 +479,7 @@ class _Loader:
             if e is not None:
                 self.defines[name] = Define(name, e, doc, pos)
 
-        self._each(node, "defines", one)
+        self._each(node, "defines", one, self.defines)
 
     def _states(self, node: YNode) -> None:
         def one(name: str, value: YNode, pos: Pos) -> None:
@@ -402,7 +500,7 @@ class _Loader:
             was = self._str(value.value.get("was"), context, "was") or ""
             self.states[name] = State(name, doc, final, was, pos)
 
-        self._each(node, "states", one)
+        self._each(node, "states", one, self.states)
 
     def _params(self, node: YNode | None, context: str) -> tuple[Param, ...]:
         if node is None:
@@ -420,17 +518,19 @@ class _Loader:
                                            f"define; rename one of them so expressions stay unambiguous")
                 continue
             if pnode.is_map:
-                self._keys(pnode, f"{context} param {pname}", ("type", "doc"), ("type",))
+                self._keys(pnode, f"{context} param {pname}", ("type", "doc"))
                 t = self._type(pnode.value.get("type"), f"{context} param {pname}", pnode)
                 pdoc = self._str(pnode.value.get("doc"), context, "doc") or ""
             else:
                 t = self._type(pnode, context, pnode)
                 pdoc = ""
             if t is None:
+                self.broken.add(pname)
                 continue
             if pname in self.all_params and self.all_params[pname] != t:
-                self.p.error(ppos, context, f"parameter '{pname}' is {self.all_params[pname]} in another "
-                                            f"event; one name, one type across a machine")
+                others = [e for e in self.param_events.get(pname, []) if e != context.removeprefix("event ")]
+                self.p.error(ppos, context, f"parameter '{pname}' is {self.all_params[pname]} in event "
+                                            f"{others[0] if others else '?'}; one name, one type across a machine")
                 continue
             self.all_params[pname] = t
             params.append(Param(pname, t, pdoc, ppos))
@@ -449,13 +549,14 @@ class _Loader:
             if "kind" in value.value:
                 kind_node = value.value["kind"]
                 if kind_node.value not in EVENT_KINDS:
-                    self.p.error(kind_node.pos, context, f"unknown event kind {kind_node.value!r}; kinds are "
-                                                         f"{', '.join(EVENT_KINDS)}")
+                    hint = did_you_mean(str(kind_node.value), EVENT_KINDS)
+                    self.p.error(kind_node.pos, context, f"unknown event kind {describe(kind_node.value)}"
+                                                         f"{hint or '; kinds are ' + ', '.join(EVENT_KINDS)}")
                 else:
                     kind = kind_node.value
             self.events[name] = Event(name, kind, self._params(value.value.get("params"), context), doc, pos)
 
-        self._each(node, "events", one)
+        self._each(node, "events", one, self.events)
 
     def _outputs(self, node: YNode) -> None:
         def one(name: str, value: YNode, pos: Pos) -> None:
@@ -472,27 +573,36 @@ class _Loader:
                 for pname, pval in pnode.value.items():
                     ppos = pnode.key_pos[pname]
                     if self._name(ppos, context, pname, LOWER_NAME, "parameter"):
-                        t = self._type(pval, context, pval)
+                        # `name: type` or, as for events, `name: {type: ..., doc: ...}`
+                        if pval.is_map:
+                            self._keys(pval, f"{context} param {pname}", ("type", "doc"))
+                            t = self._type(pval.value.get("type"), context, pval)
+                        else:
+                            t = self._type(pval, context, pval)
                         if t is not None:
                             params.append(Param(pname, t, "", ppos))
             self.outputs[name] = Output(name, tuple(params), doc, pos)
 
-        self._each(node, "outputs", one)
+        self._each(node, "outputs", one, self.outputs)
 
     def _outcomes(self, node: YNode) -> None:
         def one(name: str, value: YNode, pos: Pos) -> None:
             context = f"outcome {name}"
             if self._name(pos, context, name, UPPER_NAME, "outcome"):
-                self.outcomes[name] = " ".join(str(value.value or "").split())
-                if not value.value:
-                    self.p.error(value.pos, context, "an outcome needs a one-line description")
+                if not isinstance(value.value, str) or not value.value.strip():
+                    self.p.error(value.pos, context, f"an outcome needs a one-line description, got "
+                                                     f"{describe(value.value)}")
+                    return
+                self.outcomes[name] = " ".join(value.value.split())
 
-        self._each(node, "outcomes", one)
+        self._each(node, "outcomes", one, self.outcomes)
 
     def _initial(self, node: YNode | None) -> str:
         if node is None:
             return ""
-        name = self._str(node, "initial", "initial") or ""
+        name = self._ref(node, "initial", "initial") or ""
+        if name in self.broken:
+            return name
         if name and name not in self.states:
             self.p.error(node.pos, "initial", f"unknown state '{name}'{did_you_mean(name, self.states)}")
         elif name and self.states[name].final:
@@ -506,17 +616,19 @@ class _Loader:
             self.p.error(node.pos, "transitions", "'transitions' must be a list of rows")
             return []
         out: list[Transition] = []
-        for row in node.value:
+        for row_number, row in enumerate(node.value, start=1):
             # `event: [A, B]` is shorthand for one row per event, each checked against its own params.
             events = row.value.get("event") if row.is_map else None
             if events is not None and events.is_list:
+                if not events.value:
+                    self.p.error(events.pos, f"transition #{row_number}", "'event' lists no event")
                 for ev in events.value:
                     expanded = YNode({**row.value, "event": ev}, row.pos, row.key_pos, row.style)
-                    t = self._transition(len(out), expanded)
+                    t = self._transition(len(out), row_number, expanded)
                     if t is not None:
                         out.append(t)
                 continue
-            t = self._transition(len(out), row)
+            t = self._transition(len(out), row_number, row)
             if t is not None:
                 out.append(t)
         return out
@@ -532,20 +644,26 @@ class _Loader:
                 exc_node = row["except"]
                 items = exc_node.value if exc_node.is_list else [exc_node]
                 for item in items:
-                    if item.value not in self.states:
-                        self.p.error(item.pos, context, f"unknown state '{item.value}'"
-                                                        f"{did_you_mean(str(item.value), self.states)}")
-                    excluded.append(item.value)
+                    name = self._ref(item, context, "except")
+                    if name is None:
+                        continue
+                    if name not in self.states and name not in self.broken:
+                        self.p.error(item.pos, context, f"unknown state '{name}'{did_you_mean(name, self.states)}")
+                    excluded.append(name)
             text = "*" if not excluded else f"* except [{', '.join(excluded)}]"
             return tuple(s for s in non_final if s not in excluded), text
         if "except" in row:
             self.p.error(row["except"].pos, context, "'except' only goes with from: \"*\"")
         items = node.value if node.is_list else [node]
         names: list[str] = []
+        if not items:
+            self.p.error(node.pos, context, "'from' names no state")
         for item in items:
-            name = item.value
-            if not isinstance(name, str) or name not in self.states:
-                self.p.error(item.pos, context, f"unknown state '{name}'{did_you_mean(str(name), self.states)}")
+            name = self._ref(item, context, "from")
+            if name is None or name in self.broken:
+                continue
+            if name not in self.states:
+                self.p.error(item.pos, context, f"unknown state '{name}'{did_you_mean(name, self.states)}")
                 continue
             if name in names:
                 self.p.error(item.pos, context, f"state '{name}' is listed twice in 'from'")
@@ -559,38 +677,39 @@ class _Loader:
         text = names[0] if len(names) == 1 and not node.is_list else f"[{', '.join(names)}]"
         return tuple(names), text
 
-    def _transition(self, index: int, row_node: YNode) -> Transition | None:
+    def _transition(self, index: int, row_number: int, row_node: YNode) -> Transition | None:
         if not row_node.is_map:
-            self.p.error(row_node.pos, f"transition #{index + 1}", "a transition is a mapping with from, event, "
-                                                                  "to, doc (and guard, let, effect, emit, ...)")
+            self.p.error(row_node.pos, f"transition #{row_number}", "a transition is a mapping with from, event, "
+                                                                   "to, doc (and guard, let, effect, emit, ...)")
             return None
         row: dict[str, YNode] = row_node.value
         frm = row.get("from")
         ev = row.get("event")
         to = row.get("to")
-        label_from = "*" if frm is not None and frm.value == "*" else (
-            f"[{', '.join(str(i.value) for i in frm.value)}]" if frm is not None and frm.is_list
-            else str(frm.value) if frm is not None else "?")
-        context = f"transition {label_from} --{ev.value if ev else '?'}--> {to.value if to else '?'}"
+        context = f"transition {_label(frm)} --{_label(ev)}--> {_label(to)}"
         self._keys(row_node, context,
                    ("from", "except", "event", "guard", "to", "let", "effect", "emit", "outcome", "priority", "doc"),
                    ("from", "event", "to"))
         doc = self._doc(row, row_node, context)
         sources = self._sources(row, context)
         event: Event | None = None
-        if ev is not None:
-            if ev.value in self.events:
-                event = self.events[ev.value]
-            else:
-                self.p.error(ev.pos, context, f"unknown event '{ev.value}'{did_you_mean(str(ev.value), self.events)}")
+        ev_name = self._ref(ev, context, "event") if ev is not None else None
+        if ev_name is not None:
+            if ev_name in self.events:
+                event = self.events[ev_name]
+            elif ev_name not in self.broken and ev is not None:
+                self.p.error(ev.pos, context, f"unknown event '{ev_name}'{did_you_mean(ev_name, self.events)}")
         dest: str | None = None
-        if to is not None:
-            if to.value == "=":
-                dest = None
-            elif to.value in self.states:
-                dest = to.value
-            else:
-                self.p.error(to.pos, context, f"unknown state '{to.value}'{did_you_mean(str(to.value), self.states)}")
+        to_name = self._ref(to, context, "to") if to is not None else None
+        if to_name is None:
+            to = None
+        elif to_name == "=":
+            dest = None
+        elif to_name in self.states:
+            dest = to_name
+        elif to_name not in self.broken and to is not None:
+            self.p.error(to.pos, context, f"unknown state '{to_name}'{did_you_mean(to_name, self.states)}; "
+                                          f"'=' stays in the source state")
         priority = 0
         if "priority" in row:
             pnode = row["priority"]
@@ -601,12 +720,13 @@ class _Loader:
         outcome = "OK"
         if "outcome" in row:
             onode = row["outcome"]
-            if onode.value not in self.outcomes:
-                self.p.error(onode.pos, context, f"unknown outcome '{onode.value}'"
-                                                 f"{did_you_mean(str(onode.value), self.outcomes)}; declare it "
-                                                 f"under 'outcomes'")
-            else:
-                outcome = onode.value
+            oname = self._ref(onode, context, "outcome")
+            if oname is not None and oname in self.outcomes:
+                outcome = oname
+            elif oname is not None and oname not in self.broken:
+                hint = did_you_mean(oname, self.outcomes)
+                self.p.error(onode.pos, context, f"unknown outcome '{oname}'"
+                                                 f"{hint or '; declare it under outcomes'}")
         if event is None or sources is None or to is None:
             return None
         params = {p.name: p.type for p in event.params}
@@ -646,8 +766,8 @@ class _Loader:
                         continue
                     if (isinstance(e, X.Lit) and isinstance(var.type, NumType) and var.min is not None
                             and var.max is not None and not var.min <= e.value <= var.max):  # type: ignore[operator]
-                        self.p.error(vexpr.pos, context, f"{e.value} is outside the bounds of '{vname}' "
-                                                         f"[{var.min}, {var.max}]")
+                        self.p.error(vexpr.pos, context, f"{_show(e.value)} is outside the bounds of '{vname}' "
+                                                         f"[{_show(var.min)}, {_show(var.max)}]")
                         continue
                     effect.append((vname, e))
         emits = self._emits(row.get("emit"), context, params, lets)

@@ -90,27 +90,37 @@ def exact_from_literal(t: Type, raw: object) -> ExactValue:
     if isinstance(t, BoolType):
         if isinstance(raw, bool):
             return raw
-        raise ValueError(f"expected true or false, got {raw!r}")
+        raise ValueError(f"expected true or false, got {_describe(raw)}")
     if isinstance(t, EnumType):
         if isinstance(raw, str) and raw in t.values:
             return raw
-        raise ValueError(f"expected one of {', '.join(t.values)}, got {raw!r}")
+        raise ValueError(f"expected one of {', '.join(t.values)}, got {_describe(raw)}")
     if isinstance(t, RefType):
         if raw == "NO_ORDER" or raw == 0:
             return 0
-        raise ValueError(f"an order_ref can only start as NO_ORDER, got {raw!r}")
+        raise ValueError(f"an order_ref can only start as NO_ORDER, got {_describe(raw)}")
     assert isinstance(t, NumType)
     if isinstance(raw, bool) or raw is None:
-        raise ValueError(f"expected a number, got {raw!r}")
+        raise ValueError(f"expected a number, got {_describe(raw)}")
     try:
         value = Fraction(str(raw))
     except (ValueError, ZeroDivisionError):
-        raise ValueError(f"expected a number, got {raw!r}") from None
+        raise ValueError(f"expected a number, got {_describe(raw)}") from None
     if t.integral:
         if value.denominator != 1:
-            raise ValueError(f"{t} values are whole numbers, got {raw}")
+            raise ValueError(f"{t} values are whole numbers, got {render_exact(value)}")
         return int(value)
     return value
+
+
+def _describe(raw: object) -> str:
+    if raw is None:
+        return "nothing"
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, str):
+        return f"'{raw}'"
+    return str(raw)
 
 
 def render_exact(value: ExactValue) -> str:

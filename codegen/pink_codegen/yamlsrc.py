@@ -27,6 +27,7 @@ class YNode:
     pos: Pos
     key_pos: dict[str, Pos] = attrs.field(factory=dict)
     style: str | None = None  # scalar style: None (plain), "'", '"', "|", ">"
+    span: tuple[int, int] = (0, 0)  # character offsets of the node in the source text
 
     @property
     def is_map(self) -> bool:
@@ -106,7 +107,7 @@ def _convert(file: str, node: yaml.Node, problems: list[SpecProblem]) -> YNode:
     if isinstance(node, yaml.SequenceNode):
         return YNode([_convert(file, item, problems) for item in node.value], pos)
     assert isinstance(node, yaml.ScalarNode)
-    return YNode(_scalar(node), pos, style=node.style)
+    return YNode(_scalar(node), pos, style=node.style, span=(node.start_mark.index, node.end_mark.index))
 
 
 def load_located(text: str, file: str) -> YNode:
@@ -116,11 +117,22 @@ def load_located(text: str, file: str) -> YNode:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = _pos(file, mark) if mark is not None else Pos(file, 1, 1)
-        problem = (exc.problem or str(exc)).strip()
-        context = f" ({exc.context.strip()})" if exc.context else ""
-        raise SpecError([SpecProblem(pos, "", f"YAML syntax error: {problem}{context}")]) from None
+        problem = " ".join((exc.problem or str(exc)).split())
+        if exc.context:
+            context = " ".join(exc.context.split())
+            where = ""
+            if exc.context_mark is not None and exc.context_mark is not mark:
+                where = f" (opened at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+            problem = f"{context}{where}: {problem}"
+        raise SpecError([SpecProblem(pos, "", f"YAML syntax error: {problem}")]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise SpecError([SpecProblem(Pos(file, line, col), "", f"YAML error: character U+{ord(char):04X} is "
+                                                               f"not allowed in a spec (control character)")]) from None
     except yaml.YAMLError as exc:
-        raise SpecError([SpecProblem(Pos(file, 1, 1), "", f"YAML error: {exc}")]) from None
+        raise SpecError([SpecProblem(Pos(file, 1, 1), "", f"YAML error: {' '.join(str(exc).split())}")]) from None
     if node is None:
         raise SpecError([SpecProblem(Pos(file, 1, 1), "", "the file is empty; a machine spec is a mapping")])
     problems: list[SpecProblem] = []

@@ -1156,19 +1156,20 @@ INVARIANTS: Final[tuple[InvariantRow, ...]] = (
 )
 
 # transitions fires the first row whose guard holds, in the order rows were added: priority first,
-# then spec order, exactly as the exact interpreter and the model checker do.
+# then spec order, exactly as the exact interpreter and the model checker do. Rows that stay (`=`)
+# are internal transitions (dest None): no exit/enter of the state, like the spec says.
 _CONFIG: Final[list[dict[str, Any]]] = [
     {"trigger": 'PLAN', "source": ['IDLE'], "dest": 'TAKER_SENT', "conditions": [_guard_0], "before": [_effect_0]},
     {"trigger": 'PLAN', "source": ['IDLE'], "dest": 'MAKER_SENT', "conditions": [_guard_1], "before": [_effect_1]},
     {"trigger": 'ACK', "source": ['MAKER_SENT'], "dest": 'MAKER_RESTING', "conditions": [], "before": [_effect_3]},
     {"trigger": 'FILL', "source": ['MAKER_SENT', 'MAKER_RESTING'], "dest": 'MAKER_RESTING', "conditions": [_guard_4], "before": [_effect_4]},
     {"trigger": 'FILL', "source": ['MAKER_SENT', 'MAKER_RESTING', 'CANCELLING', 'TAKER_SENT'], "dest": 'FILLED', "conditions": [_guard_5], "before": [_effect_5]},
-    {"trigger": 'FILL', "source": ['CANCELLING', 'TAKER_SENT'], "dest": '=', "conditions": [_guard_6], "before": [_effect_6]},
+    {"trigger": 'FILL', "source": ['CANCELLING', 'TAKER_SENT'], "dest": None, "conditions": [_guard_6], "before": [_effect_6]},
     {"trigger": 'TICK', "source": ['MAKER_SENT', 'MAKER_RESTING'], "dest": 'CANCELLING', "conditions": [_guard_8], "before": [_effect_8]},
     {"trigger": 'TICK', "source": ['MAKER_SENT', 'MAKER_RESTING'], "dest": 'TAKER_SENT', "conditions": [_guard_9], "before": [_effect_9]},
     {"trigger": 'TICK', "source": ['MAKER_SENT', 'MAKER_RESTING'], "dest": 'PARTIAL_DONE', "conditions": [_guard_10], "before": [_effect_10]},
     {"trigger": 'TICK', "source": ['MAKER_SENT', 'MAKER_RESTING'], "dest": 'MISS', "conditions": [_guard_11], "before": [_effect_11]},
-    {"trigger": 'CANCELLED', "source": ['MAKER_SENT', 'MAKER_RESTING'], "dest": '=', "conditions": [], "before": [_effect_13]},
+    {"trigger": 'CANCELLED', "source": ['MAKER_SENT', 'MAKER_RESTING'], "dest": None, "conditions": [], "before": [_effect_13]},
     {"trigger": 'REJECT', "source": ['MAKER_SENT'], "dest": 'TAKER_SENT', "conditions": [_guard_14], "before": [_effect_14]},
     {"trigger": 'REJECT', "source": ['MAKER_SENT'], "dest": 'MISS', "conditions": [_guard_15], "before": [_effect_15]},
     {"trigger": 'REJECT', "source": ['MAKER_SENT', 'TAKER_SENT'], "dest": 'REJECTED', "conditions": [_guard_16], "before": [_effect_16]},
@@ -1179,18 +1180,18 @@ _CONFIG: Final[list[dict[str, Any]]] = [
     {"trigger": 'GATE', "source": ['MISS'], "dest": 'MAKER_SENT', "conditions": [_guard_22], "before": [_effect_22]},
     {"trigger": 'GATE', "source": ['MISS'], "dest": 'TAKER_SENT', "conditions": [_guard_23], "before": [_effect_23]},
     {"trigger": 'URGENT_EXIT', "source": ['MAKER_SENT', 'MAKER_RESTING'], "dest": 'CANCELLING', "conditions": [_guard_25], "before": [_effect_25]},
-    {"trigger": 'CANCELLED', "source": ['TAKER_SENT'], "dest": '=', "conditions": [_guard_27], "before": [_effect_27]},
+    {"trigger": 'CANCELLED', "source": ['TAKER_SENT'], "dest": None, "conditions": [_guard_27], "before": [_effect_27]},
     {"trigger": 'CANCELLED', "source": ['TAKER_SENT'], "dest": 'REJECTED', "conditions": [_guard_28], "before": [_effect_28]},
     {"trigger": 'CANCELLED', "source": ['TAKER_SENT'], "dest": 'PARTIAL_DONE', "conditions": [_guard_29], "before": [_effect_29]},
     {"trigger": 'CANCELLED', "source": ['TAKER_SENT'], "dest": 'SKIPPED', "conditions": [_guard_30], "before": [_effect_30]},
-    {"trigger": 'PLAN', "source": ['IDLE'], "dest": '=', "conditions": [], "before": [_effect_2]},
-    {"trigger": 'FILL', "source": ['IDLE', 'TAKER_SENT', 'MAKER_SENT', 'MAKER_RESTING', 'CANCELLING', 'MISS'], "dest": '=', "conditions": [], "before": [_effect_7]},
-    {"trigger": 'TICK', "source": ['IDLE', 'TAKER_SENT', 'MAKER_SENT', 'MAKER_RESTING', 'CANCELLING', 'MISS'], "dest": '=', "conditions": [], "before": [_effect_12]},
-    {"trigger": 'REJECT', "source": ['IDLE', 'TAKER_SENT', 'MAKER_SENT', 'MAKER_RESTING', 'CANCELLING', 'MISS'], "dest": '=', "conditions": [], "before": [_effect_17]},
+    {"trigger": 'PLAN', "source": ['IDLE'], "dest": None, "conditions": [], "before": [_effect_2]},
+    {"trigger": 'FILL', "source": ['IDLE', 'TAKER_SENT', 'MAKER_SENT', 'MAKER_RESTING', 'CANCELLING', 'MISS'], "dest": None, "conditions": [], "before": [_effect_7]},
+    {"trigger": 'TICK', "source": ['IDLE', 'TAKER_SENT', 'MAKER_SENT', 'MAKER_RESTING', 'CANCELLING', 'MISS'], "dest": None, "conditions": [], "before": [_effect_12]},
+    {"trigger": 'REJECT', "source": ['IDLE', 'TAKER_SENT', 'MAKER_SENT', 'MAKER_RESTING', 'CANCELLING', 'MISS'], "dest": None, "conditions": [], "before": [_effect_17]},
     {"trigger": 'GATE', "source": ['MISS'], "dest": 'SKIPPED', "conditions": [], "before": [_effect_24]},
-    {"trigger": 'URGENT_EXIT', "source": ['IDLE', 'TAKER_SENT', 'MAKER_SENT', 'MAKER_RESTING', 'CANCELLING', 'MISS'], "dest": '=', "conditions": [], "before": [_effect_26]},
-    {"trigger": 'ACK', "source": ['IDLE', 'TAKER_SENT', 'MAKER_SENT', 'MAKER_RESTING', 'CANCELLING', 'MISS'], "dest": '=', "conditions": [], "before": [_effect_31]},
-    {"trigger": 'CANCELLED', "source": ['IDLE', 'TAKER_SENT', 'MAKER_SENT', 'MAKER_RESTING', 'CANCELLING', 'MISS'], "dest": '=', "conditions": [], "before": [_effect_32]},
+    {"trigger": 'URGENT_EXIT', "source": ['IDLE', 'TAKER_SENT', 'MAKER_SENT', 'MAKER_RESTING', 'CANCELLING', 'MISS'], "dest": None, "conditions": [], "before": [_effect_26]},
+    {"trigger": 'ACK', "source": ['IDLE', 'TAKER_SENT', 'MAKER_SENT', 'MAKER_RESTING', 'CANCELLING', 'MISS'], "dest": None, "conditions": [], "before": [_effect_31]},
+    {"trigger": 'CANCELLED', "source": ['IDLE', 'TAKER_SENT', 'MAKER_SENT', 'MAKER_RESTING', 'CANCELLING', 'MISS'], "dest": None, "conditions": [], "before": [_effect_32]},
 ]
 
 PARAM_TYPES: Final[dict[str, dict[str, type]]] = {

@@ -1,0 +1,1 @@
+"""`pink bench`: benchmarks with same-run baselines (JSON keyed by area)."""
