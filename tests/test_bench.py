@@ -7,11 +7,13 @@ compares is a fair, same-table comparison.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from transitions import Machine
 from typer.testing import CliRunner
 
 from pink_fsm.bench.handwritten_slot import (
@@ -72,6 +74,30 @@ def test_baselines_declare_the_generated_tables_shape() -> None:
     assert set(VARIABLES) == set(SlotMachine.VARIABLES)
     assert set(STATES) == set(SlotMachine.STATES)
     assert sorted(row.row_id for row in ROWS) == [row.id for row in SlotMachine.TRANSITIONS]
+    generated = {row.id: row for row in SlotMachine.TRANSITIONS}
+    for row in ROWS:
+        spec_row = generated[row.row_id]
+        sources = set(STATES) if row.sources == "*" else set(row.sources)
+        assert (row.event, sources, row.dest) == (spec_row.event, set(spec_row.sources), spec_row.dest), row
+
+
+def _declared_dests(machine: Machine) -> Counter[str]:
+    """How a `transitions` machine declares its (source, event) transitions: internal (dest None) or not."""
+    kinds: Counter[str] = Counter()
+    for event in machine.events.values():
+        for transitions in event.transitions.values():
+            for transition in transitions:
+                kinds["internal" if transition.dest is None else "named"] += 1
+    return kinds
+
+
+def test_generated_and_handwritten_declare_self_loops_alike() -> None:
+    """The like-for-like comparison: both keep the state with internal transitions (`dest=None`)."""
+    generated = _declared_dests(SlotMachine().machine)
+    assert generated == _declared_dests(HandwrittenSlotMachine().machine)
+    assert generated["internal"] > generated["named"] > 0
+    reflexive = _declared_dests(HandwrittenSlotMachine(reflexive_self_loops=True).machine)
+    assert reflexive == {"named": generated["internal"] + generated["named"]}
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -98,6 +124,7 @@ def test_the_stream_is_deterministic_and_realistic() -> None:
 
 
 def test_reflexive_self_loops_change_nothing_observable() -> None:
+    """The `handwritten_reflexive` diagnostic only changes how `transitions` keeps the state."""
     stream = slot_event_stream(4, 15)
     internal, reflexive = HandwrittenSlotMachine(), HandwrittenSlotMachine(reflexive_self_loops=True)
     for event, params in stream:
@@ -115,7 +142,7 @@ def test_pink_bench_json_quick_reports_the_codegen_contract_keys(tmp_path: Path)
     report = json.loads(result.stdout)
     assert json.loads(out.read_text(encoding="utf-8")) == report
     codegen = report["codegen"]
-    for key in ("overhead_ratio", "vs_dict_ratio"):
+    for key in ("overhead_ratio", "overhead_ratio_min", "vs_dict_ratio", "reflexive_cost_ratio"):
         assert isinstance(codegen[key], float) and codegen[key] > 0, key
     assert codegen["events"] > 0
     meta = report["meta"]

@@ -250,8 +250,9 @@ def _coerce(e: TExpr, want: Type, node: ast.AST, message: str) -> TExpr:
 
 def _unify_numeric(a: TExpr, b: TExpr, node: ast.AST, what: str) -> tuple[TExpr, TExpr, NumType]:
     """Operands of + - comparisons min max: same dimension; a bare literal adopts the other side."""
+    joiner = "with" if what == "compare" else "and"
     if not isinstance(a.type, NumType) or not isinstance(b.type, NumType):
-        raise _err(node, f"type error: cannot {what} {a.type} and {b.type}")
+        raise _err(node, f"type error: cannot {what} {a.type} {joiner} {b.type}")
     at, bt = a.type, b.type
     if isinstance(a, Lit) and a.polymorphic and not (isinstance(b, Lit) and b.polymorphic):
         a = _coerce(a, NumType(bt.dim, bt.integral and Fraction(_num(a)).denominator == 1), node, "")
@@ -259,7 +260,7 @@ def _unify_numeric(a: TExpr, b: TExpr, node: ast.AST, what: str) -> tuple[TExpr,
         b = _coerce(b, NumType(at.dim, at.integral and Fraction(_num(b)).denominator == 1), node, "")
     assert isinstance(a.type, NumType) and isinstance(b.type, NumType)
     if a.type.dim != b.type.dim:
-        raise _err(node, f"type error: cannot {what} {a.type} and {b.type}")
+        raise _err(node, f"type error: cannot {what} {a.type} {joiner} {b.type}")
     return a, b, NumType(a.type.dim, a.type.integral and b.type.integral)
 
 

@@ -282,7 +282,7 @@ class _Session:
     def entry_cancelling(self, venue: _VenueOrder, roll: float) -> None:
         if roll < 0.25 and venue.remaining_lots > 0:  # a fill races the cancel
             self.report(self.execute(venue, complete=self.chance(0.3)))
-        elif roll < 0.35 and venue.cum_lots > 0:
+        elif roll < 0.45 and venue.cum_lots > 0:  # an urgent exit while the cancel is in flight
             self.send("EXIT", order=self.new_order(), qty_lots=0)
         else:
             self.end_order(venue, "CANCELLED" if roll < 0.8 else "EXPIRED")
