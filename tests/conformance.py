@@ -114,7 +114,7 @@ class Pair:
         row with outcome OK, so walks get past the guards into deep states; with `fired_count` the
         candidate whose row fired least so far wins (coverage-guided)."""
         events = list(self.ir.events)
-        if fired_count is not None and choose([True, False]):
+        if fired_count is not None and choose([True, True, False]):
             # Steer towards events that still have a never-fired row from this state.
             fresh = [e for e in events if any(t.index not in fired_count
                                                for t in self.ir.transitions_for(self.state, e.name))]
