@@ -29,7 +29,7 @@ from pink_fsm.cli import app
 from pink_fsm.fsm.machine import Emitted, Step, enum_value
 from pink_fsm.generated.slot import SlotMachine
 
-SEEDS = (1, 2, 3)
+SEEDS = (1, 2, 3, 4, 5, 6)
 TRADES = 40
 
 

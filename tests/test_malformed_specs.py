@@ -109,8 +109,9 @@ def test_valid_base_loads_without_problems_or_warnings() -> None:
 # each is the base machine with one change, and must load like the base.
 NOW_VALID = {
     "output_param_as_type_and_doc": [("      qty_lots: qty\n", "      qty_lots: {type: qty, doc: lots to send}\n")],
-    "guard_literal_block": [("guard: qty_lots > 0 and qty_lots <= max_lots",
-                             "guard: |\n      qty_lots > 0 and\n      qty_lots <= max_lots")],
+    "guard_literal_block": [
+        ("guard: qty_lots > 0 and qty_lots <= max_lots", "guard: |\n      qty_lots > 0 and\n      qty_lots <= max_lots")
+    ],
     "literal_arithmetic_adopts_dimension": [("      lots: qty_lots\n", "      lots: min(qty_lots, 50 + 50)\n")],
 }
 

@@ -187,13 +187,18 @@ class SlotBook:
         return quotient.quantize(_VWAP_QUANTUM, rounding=ROUND_HALF_EVEN, context=_WIDE)
 
     @property
+    def leg_goal_lots(self) -> int:
+        """Lots a non-last leg closes in all: its share of the entry, at least 1."""
+        ratio = self.leg_ratio_0 if self.active_leg == 0 else self.leg_ratio_1
+        return max(1, math.floor(self.entry_filled_lots * ratio))
+
+    @property
     def active_leg_lots(self) -> int:
-        """Lots the active exit leg still has to close: its share of the entry less what it already closed
-        (at least 1, at most what is open); the last leg closes whatever is open."""
+        """Lots the active exit leg still has to close: its goal less what it already closed (at most what is
+        open); the last leg closes whatever is open."""
         if self.active_leg >= self.leg_count - 1:
             return self.open_lots
-        ratio = self.leg_ratio_0 if self.active_leg == 0 else self.leg_ratio_1
-        return min(self.open_lots, max(1, math.floor(self.entry_filled_lots * ratio) - self.leg_exited_lots))
+        return min(self.open_lots, self.leg_goal_lots - self.leg_exited_lots)
 
     def _requested_exit_lots(self) -> int:
         """Size of an exit requested while the entry was live, against the final open qty."""
@@ -387,6 +392,7 @@ class SlotBook:
         delta_lots = cum_lots - self.exit_filled_lots
         delta_quote_usdt = cum_quote_usdt - self.exit_order_cost_usdt
         basis_usdt = delta_lots * self.entry_vwap_px
+        leg_done = self.active_leg < self.leg_count - 1 and self.leg_exited_lots + delta_lots >= self.leg_goal_lots
         self.fees_usdt += cum_fee_usdt - self.exit_order_fee_usdt
         self.exit_filled_lots = cum_lots
         self.exit_order_cost_usdt = cum_quote_usdt
@@ -395,15 +401,12 @@ class SlotBook:
         self.exit_cost_usdt += delta_quote_usdt
         self.closed_basis_usdt += basis_usdt
         self.realised_pnl_usdt += SIDE_SIGN[self.side] * (delta_quote_usdt - basis_usdt)
-        self.leg_exited_lots += delta_lots
+        if leg_done:  # the leg advances when the lots closed in it reach its goal
+            self.active_leg += 1
+            self.leg_exited_lots = 0
+        else:
+            self.leg_exited_lots += delta_lots
         self.outcome = Outcome.OK
-
-    def book_exit_fill_and_end_leg(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal,
-                                   cum_fee_usdt: Decimal) -> None:
-        """The exit order completed with lots still open: the leg is done, the next waits for the policy."""
-        self.book_exit_fill(order=order, cum_lots=cum_lots, cum_quote_usdt=cum_quote_usdt, cum_fee_usdt=cum_fee_usdt)
-        self.active_leg = min(self.active_leg + 1, MAX_EXIT_LEGS)
-        self.leg_exited_lots = 0
 
     def book_exit_fill_and_close(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal,
                                  cum_fee_usdt: Decimal) -> None:
@@ -479,9 +482,10 @@ CAN_EXIT: Final = (POSITION_OPEN, PARTIALLY_CLOSED, EXIT_REJECTED)
 ENTRY_REMAINDER_LIVE: Final = (ENTRY_PARTIAL, ENTRY_CANCELLING)
 EXITING: Final = (POSITION_OPEN, EXIT_REQUESTED, *EXIT_ENDING, PARTIALLY_CLOSED, EXIT_REJECTED)
 """States with a position (or an exit) in hand: a late entry fill enlarges the position there."""
-EXIT_FILL_LATE: Final = (EXIT_CANCELLING, POSITION_OPEN, PARTIALLY_CLOSED, EXIT_REJECTED, EXIT_REQUESTED,
-                         ENTRY_PARTIAL, ENTRY_CANCELLING)
+EXIT_FILL_LATE: Final = (EXIT_CANCELLING, POSITION_OPEN, PARTIALLY_CLOSED)
 """States where an exit fill that raced a cancel (or the end of the exit order) books without moving."""
+EXIT_CAN_CLOSE: Final = (*EXIT_ENDING, POSITION_OPEN, PARTIALLY_CLOSED)
+"""States where an exit order can be filling: its last lots close the trade."""
 
 
 class Row(NamedTuple):
@@ -518,8 +522,8 @@ ROWS: Final[tuple[Row, ...]] = (
     Row(12, "FILL", (IDLE, ORDER_REJECTED, CLOSED, TRADE_TERMINAL_WRITTEN), POSITION_OPEN, "is_entry_fill",
         "book_entry_fill"),
     Row(21, "FILL", EXIT_LIVE, EXIT_WORKING, "is_exit_fill_partial", "book_exit_fill"),
-    Row(22, "FILL", EXIT_LIVE, PARTIALLY_CLOSED, "is_exit_fill_order_done", "book_exit_fill_and_end_leg"),
-    Row(23, "FILL", BUSY, CLOSED, "is_exit_fill_closing", "book_exit_fill_and_close"),
+    Row(22, "FILL", EXIT_LIVE, PARTIALLY_CLOSED, "is_exit_fill_order_done", "book_exit_fill"),
+    Row(23, "FILL", EXIT_CAN_CLOSE, CLOSED, "is_exit_fill_closing", "book_exit_fill_and_close"),
     Row(24, "FILL", EXIT_FILL_LATE, None, "is_exit_fill_partial", "book_exit_fill"),
     Row(25, "FILL", EXIT_FILL_LATE, None, "is_exit_fill_order_done", "book_exit_fill"),
     Row(26, "FILL", ANY, None, "is_entry_duplicate", "ignore_duplicate"),
