@@ -21,7 +21,10 @@ MACHINES = [m for m, _ in load_specs(ROOT / "spec", ROOT)]
 NODE_DIR = Path(os.environ.get("PINK_MERMAID_DIR", ROOT / ".ci" / ".mermaid"))
 
 _ID = r"[A-Za-z_][A-Za-z0-9_]*"
-_LINE = re.compile(rf"^    (?:\[\*\] --> (?P<init>{_ID})|(?P<src>{_ID}) --> (?P<dst>{_ID}|\[\*\])(?:: (?P<label>[A-Z0-9_, ]+))?)$")
+_LINE = re.compile(
+    rf"^    (?:\[\*\] --> (?P<init>{_ID})"                                          # start marker
+    rf"|(?P<src>{_ID}) --> (?P<dst>{_ID}|\[\*\])(?:: (?P<label>[A-Z0-9_, ]+))?)$"  # edge or end marker
+)
 
 
 def parse_state_diagram(text: str) -> tuple[str, set[tuple[str, str]], set[str], dict[tuple[str, str], list[str]]]:
