@@ -153,8 +153,8 @@ def _duplicates_and_overlaps(m: Machine, p: Problems) -> None:
                     continue
                 if first.guard_text == second.guard_text and first.priority == second.priority:
                     reported.add(key)
-                    p.error(second.pos, second.label, f"duplicate of {first.label} (line {first.pos.line}): same "
-                                                      f"source, event and guard")
+                    p.error(second.pos, second.label, f"duplicate of {first.label} (line {first.pos.line}): both "
+                                                      f"take {e.name} in state {s.name} with the same guard")
                     continue
                 if first.priority != second.priority or _structurally_disjoint(first.guard, second.guard):
                     continue
@@ -166,11 +166,11 @@ def _duplicates_and_overlaps(m: Machine, p: Problems) -> None:
                 witness = verdicts[key]
                 if witness is not None:
                     reported.add(key)
-                    shown = ", ".join(f"{k}={_show(v)}" for k, v in witness.items()) or "always"
+                    shown = ", ".join(f"{k}={_show(v)}" for k, v in witness.items())
+                    when = f"both guards hold when {shown}" if shown else "both guards always hold"
                     p.error(second.pos, second.label,
-                            f"overlaps {first.label} (line {first.pos.line}) in state {s.name}: both guards hold "
-                            f"when {shown}; make the guards exclusive or give the row that must win a higher "
-                            f"'priority'")
+                            f"overlaps {first.label} (line {first.pos.line}) in state {s.name}: {when}; make the "
+                            f"guards exclusive or give the row that must win a higher 'priority'")
 
 
 def _uses_state(g: X.TExpr) -> bool:
@@ -239,6 +239,12 @@ def _candidates(t: Type, lo: ExactValue | None, hi: ExactValue | None, literals:
     raw: set[Fraction] = {Fraction(0), Fraction(1), Fraction(2), Fraction(-1)}
     for lit in literals:
         raw |= {lit - 1, lit, lit + 1}
+    # Values that linear guards single out: `qty * 3 == 60` holds at 20, `qty / 3 == 20` at 60.
+    for a in literals[:12]:
+        for b in literals[:12]:
+            raw |= {a + b, a - b, a * b}
+            if b != 0:
+                raw.add(a / b)
     if lo is not None:
         raw.add(Fraction(lo))
     if hi is not None:

@@ -185,17 +185,26 @@ def source_text(text: str) -> str:
 
 
 def parse(text: str) -> ast.expr:
+    source = source_text(text)
+    if not source:
+        raise ExprError("the expression is empty")
+    for col, ch in enumerate(source, start=1):
+        if ch == "#":  # there are no strings in the language, so every # would start a Python comment
+            raise ExprError("'#' would start a comment and silently drop the rest of the expression; put notes "
+                            "in 'doc'", 1, col)
+        if not ch.isascii():
+            raise ExprError(f"character {ch!r} is not ASCII; expressions are written in plain ASCII", 1, col)
     try:
-        tree = ast.parse(source_text(text), mode="eval")
+        tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise ExprError(f"syntax error in expression: {exc.msg}", exc.lineno or 1, exc.offset or 1) from None
     except (RecursionError, MemoryError):
-        raise ExprError(f"expression nested too deeply (more than {MAX_DEPTH} levels); split it with a define "
-                        f"or a let") from None
+        raise ExprError(f"expression nested too deeply (more than {MAX_DEPTH} levels); split it with defines") \
+            from None
     depth = _depth(tree.body)
     if depth > MAX_DEPTH:
-        raise ExprError(f"expression nested too deeply ({depth} levels, at most {MAX_DEPTH}); split it with a "
-                        f"define or a let")
+        raise ExprError(f"expression nested too deeply ({depth} levels, at most {MAX_DEPTH}); split it with "
+                        f"defines")
     return tree.body
 
 

@@ -151,6 +151,8 @@ class _Loader:
         self.all_params: dict[str, Type] = {}
         # Names whose declaration failed: later uses are not reported again (one mistake, one error).
         self.broken: set[str] = set()
+        self.broken_sections: set[str] = set()  # sections that are not even a mapping: their names are unknown
+        self.broken_outputs: set[str] = set()  # outputs with a bad parameter list: their emits are not checked
         # Parameter name -> events declaring it, read ahead so defines and other events can say so.
         self.param_events: dict[str, list[str]] = {}
 
@@ -209,6 +211,11 @@ class _Loader:
                 MACHINE_NAME.pattern: "lower_snake_case (at most 41 characters)",
             }[pattern.pattern]
             self.p.error(pos, context, f"bad {what} name {name!r}: must be {style}")
+            return False
+        if pattern is UPPER_NAME and name in ("TRUE", "FALSE", "NULL"):
+            self.p.error(pos, context, f"bad {what} name '{name}': YAML reads {name} as a "
+                                       f"{'null' if name == 'NULL' else 'boolean'} where a name is expected; "
+                                       f"choose another name")
             return False
         if pattern is LOWER_NAME and name in RESERVED:
             self.p.error(pos, context, f"bad {what} name '{name}': it is reserved (Python keyword, spec "
@@ -272,7 +279,7 @@ class _Loader:
         elif isinstance(value, int | str):
             text = str(value)
         else:
-            self.p.error(node.pos, context, f"{scope.what} must be an expression string")
+            self.p.error(node.pos, context, f"{scope.what} must be an expression, got {describe(value)}")
             return None
         try:
             return X.check(text, scope, expected)
@@ -311,8 +318,10 @@ class _Loader:
             self.p.raise_if_errors()
             raise AssertionError
         self._keys(root, "", TOP_KEYS, REQUIRED_TOP)
-        machine_name = self._str(top.get("machine"), "machine", "machine") or "machine"
-        named_ok = "machine" in top and self._name(top["machine"].pos, "machine", machine_name, MACHINE_NAME, "machine")
+        given_name = self._str(top.get("machine"), "machine", "machine")
+        machine_name = given_name or "machine"
+        named_ok = given_name is not None and self._name(top["machine"].pos, "machine", given_name, MACHINE_NAME,
+                                                         "machine")
         if named_ok and machine_name in RESERVED:
             self.p.error(top["machine"].pos, "machine", f"bad machine name '{machine_name}': it is reserved "
                                                         f"(Python keyword or spec word); choose another name")
@@ -371,6 +380,7 @@ class _Loader:
               registry: Mapping[str, object]) -> None:
         entries = self._map(node, section, f"'{section}'")
         if entries is None:
+            self.broken_sections.add(section)
             return
         for name, value in entries.items():
             fn(name, value, node.key_pos[name])
@@ -548,7 +558,9 @@ class _Loader:
             kind = "command"
             if "kind" in value.value:
                 kind_node = value.value["kind"]
-                if kind_node.value not in EVENT_KINDS:
+                if self._ref(kind_node, context, "kind") is None:
+                    pass
+                elif kind_node.value not in EVENT_KINDS:
                     hint = did_you_mean(str(kind_node.value), EVENT_KINDS)
                     self.p.error(kind_node.pos, context, f"unknown event kind {describe(kind_node.value)}"
                                                          f"{hint or '; kinds are ' + ', '.join(EVENT_KINDS)}")
@@ -574,13 +586,19 @@ class _Loader:
                     ppos = pnode.key_pos[pname]
                     if self._name(ppos, context, pname, LOWER_NAME, "parameter"):
                         # `name: type` or, as for events, `name: {type: ..., doc: ...}`
+                        pdoc = ""
                         if pval.is_map:
                             self._keys(pval, f"{context} param {pname}", ("type", "doc"))
                             t = self._type(pval.value.get("type"), context, pval)
+                            pdoc = self._str(pval.value.get("doc"), context, "doc") or ""
                         else:
                             t = self._type(pval, context, pval)
                         if t is not None:
-                            params.append(Param(pname, t, "", ppos))
+                            params.append(Param(pname, t, pdoc, ppos))
+                            continue
+                    self.broken_outputs.add(name)
+            elif pnode is not None:
+                self.broken_outputs.add(name)
             self.outputs[name] = Output(name, tuple(params), doc, pos)
 
         self._each(node, "outputs", one, self.outputs)
@@ -622,7 +640,13 @@ class _Loader:
             if events is not None and events.is_list:
                 if not events.value:
                     self.p.error(events.pos, f"transition #{row_number}", "'event' lists no event")
+                seen_events: set[object] = set()
                 for ev in events.value:
+                    if ev.is_scalar and ev.value in seen_events:
+                        self.p.error(ev.pos, f"transition #{row_number}", f"event '{ev.value}' is listed twice")
+                        continue
+                    if ev.is_scalar:
+                        seen_events.add(ev.value)
                     expanded = YNode({**row.value, "event": ev}, row.pos, row.key_pos, row.style)
                     t = self._transition(len(out), row_number, expanded)
                     if t is not None:
@@ -643,9 +667,14 @@ class _Loader:
             if "except" in row:
                 exc_node = row["except"]
                 items = exc_node.value if exc_node.is_list else [exc_node]
+                if not items:
+                    self.p.error(exc_node.pos, context, "'except' names no state; drop it or list states")
                 for item in items:
                     name = self._ref(item, context, "except")
                     if name is None:
+                        continue
+                    if name in excluded:
+                        self.p.error(item.pos, context, f"state '{name}' is listed twice in 'except'")
                         continue
                     if name not in self.states and name not in self.broken:
                         self.p.error(item.pos, context, f"unknown state '{name}'{did_you_mean(name, self.states)}")
@@ -708,8 +737,8 @@ class _Loader:
         elif to_name in self.states:
             dest = to_name
         elif to_name not in self.broken and to is not None:
-            self.p.error(to.pos, context, f"unknown state '{to_name}'{did_you_mean(to_name, self.states)}; "
-                                          f"'=' stays in the source state")
+            hint = did_you_mean(to_name, self.states)
+            self.p.error(to.pos, context, f"unknown state '{to_name}'{hint or '; use =  to stay in the source state'}")
         priority = 0
         if "priority" in row:
             pnode = row["priority"]
@@ -723,10 +752,9 @@ class _Loader:
             oname = self._ref(onode, context, "outcome")
             if oname is not None and oname in self.outcomes:
                 outcome = oname
-            elif oname is not None and oname not in self.broken:
-                hint = did_you_mean(oname, self.outcomes)
-                self.p.error(onode.pos, context, f"unknown outcome '{oname}'"
-                                                 f"{hint or '; declare it under outcomes'}")
+            elif oname is not None and oname not in self.broken and "outcomes" not in self.broken_sections:
+                hint = did_you_mean(oname, self.outcomes) or "; declare it under 'outcomes'"
+                self.p.error(onode.pos, context, f"unknown outcome '{oname}'{hint}")
         if event is None or sources is None or to is None:
             return None
         params = {p.name: p.type for p in event.params}
@@ -754,6 +782,8 @@ class _Loader:
             if self._map(enode, context, "'effect'") is not None:
                 for vname, vexpr in enode.value.items():
                     vpos = enode.key_pos[vname]
+                    if vname not in self.variables and (vname in self.broken or "variables" in self.broken_sections):
+                        continue
                     if vname not in self.variables:
                         what = "a constant" if vname in self.constants else "a define" if vname in self.defines else ""
                         msg = (f"cannot assign '{vname}': it is {what}" if what else
@@ -804,8 +834,9 @@ class _Loader:
                 self.p.error(item.pos, context, "each emit is 'OUTPUT' or 'OUTPUT: {param: expr, ...}'")
                 continue
             if name not in self.outputs:
-                self.p.error(item.pos, context, f"unknown output '{name}'{did_you_mean(str(name), self.outputs)}; "
-                                                f"declare it under 'outputs'")
+                if name not in self.broken and "outputs" not in self.broken_sections:
+                    hint = did_you_mean(str(name), self.outputs) or "; declare it under 'outputs'"
+                    self.p.error(item.pos, context, f"unknown output '{name}'{hint}")
                 continue
             output = self.outputs[name]
             given: dict[str, YNode] = {}
@@ -816,13 +847,16 @@ class _Loader:
             args: list[tuple[str, X.TExpr]] = []
             for p in output.params:
                 if p.name not in given:
-                    self.p.error(item.pos, context, f"emit {name}: missing argument '{p.name}'")
+                    if name not in self.broken_outputs:
+                        self.p.error(item.pos, context, f"emit {name}: missing argument '{p.name}'")
                     continue
                 e = self._expr(given[p.name], context, self._scope(params, lets, what=f"argument '{p.name}' of {name}"),
                                p.type)
                 if e is not None:
                     args.append((p.name, e))
             for extra in given:
+                if name in self.broken_outputs:
+                    break  # its parameter list is already reported as broken
                 if extra not in {p.name for p in output.params}:
                     self.p.error(args_node.key_pos[extra] if args_node else item.pos, context,
                                  f"emit {name}: unknown argument '{extra}'"
@@ -845,6 +879,8 @@ class _Loader:
             self._keys(value, context, ("catalogue", "expr", "doc"), ("catalogue", "expr"))
             doc = self._doc(value.value, value, context)
             cat_node = value.value.get("catalogue")
+            if cat_node is not None and self._ref(cat_node, context, "catalogue") is None:
+                continue
             if cat_node is not None and cat_node.value not in CATALOGUE:
                 self.p.error(cat_node.pos, context, f"unknown catalogue name '{cat_node.value}'"
                                                     f"{did_you_mean(str(cat_node.value), CATALOGUE)}; the catalogue "

@@ -80,7 +80,28 @@ _STANDARD_TAG = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {_STANDARD_TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "value", "timestamp")}
 
 
-def _convert(file: str, node: yaml.Node, problems: list[SpecProblem]) -> YNode:
+# A spec is a few thousand nodes; more means an alias bomb (anchors expanding into each other).
+MAX_NODES = 200_000
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _SelfAlias(Exception):
+    def __init__(self, pos: Pos) -> None:
+        self.pos = pos
+
+
+def _convert(file: str, node: yaml.Node, problems: list[SpecProblem], budget: list[int] | None = None,
+             path: tuple[int, ...] = ()) -> YNode:
+    if budget is not None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _TooBig
+    if id(node) in path:
+        raise _SelfAlias(_pos(file, node.start_mark))
+    path = (*path, id(node))
     pos = _pos(file, node.start_mark)
     if node.tag not in _ALLOWED_TAGS:
         # Nothing is ever constructed from a tag, but an explicit tag in a spec is a red flag either way.
@@ -101,11 +122,11 @@ def _convert(file: str, node: yaml.Node, problems: list[SpecProblem]) -> YNode:
                     SpecProblem(kpos, "", f"duplicate key '{key}' (first at line {key_pos[key].line})")
                 )
                 continue
-            out[key] = _convert(file, value_node, problems)
+            out[key] = _convert(file, value_node, problems, budget, path)
             key_pos[key] = kpos
         return YNode(out, pos, key_pos)
     if isinstance(node, yaml.SequenceNode):
-        return YNode([_convert(file, item, problems) for item in node.value], pos)
+        return YNode([_convert(file, item, problems, budget, path) for item in node.value], pos)
     assert isinstance(node, yaml.ScalarNode)
     return YNode(_scalar(node), pos, style=node.style, span=(node.start_mark.index, node.end_mark.index))
 
@@ -114,6 +135,9 @@ def load_located(text: str, file: str) -> YNode:
     """Parse one YAML document with the safe composer; raise SpecError with line:col on bad YAML."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise SpecError([SpecProblem(Pos(file, 1, 1), "", "YAML nested too deeply; a spec is a few levels of "
+                                                          "mappings and lists")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = _pos(file, mark) if mark is not None else Pos(file, 1, 1)
@@ -136,7 +160,18 @@ def load_located(text: str, file: str) -> YNode:
     if node is None:
         raise SpecError([SpecProblem(Pos(file, 1, 1), "", "the file is empty; a machine spec is a mapping")])
     problems: list[SpecProblem] = []
-    root = _convert(file, node, problems)
+    try:
+        root = _convert(file, node, problems, [MAX_NODES])
+    except _SelfAlias as exc:
+        raise SpecError([SpecProblem(exc.pos, "", "YAML alias used inside its own anchor (the value would contain "
+                                                  "itself)")]) from None
+    except RecursionError:
+        raise SpecError([SpecProblem(_pos(file, node.start_mark), "", "YAML nested too deeply; a spec is a few "
+                                                                      "levels of mappings and lists")]) from None
+    except _TooBig:
+        raise SpecError([SpecProblem(_pos(file, node.start_mark), "", f"YAML expands to more than {MAX_NODES} "
+                                                                      f"values (aliases within aliases?); a spec "
+                                                                      f"is far smaller")]) from None
     if problems:
         raise SpecError(problems)
     return root
