@@ -54,8 +54,8 @@ def _summary(machines: list[object]) -> Table:
     from pink_codegen.ir import Machine
 
     table = Table(title="compiled machines")
-    for col in ("machine", "states", "events", "transitions", "invariants", "variables", "spec sha256"):
-        table.add_column(col, justify="right" if col not in ("machine", "spec sha256") else "left")
+    for col in ("machine", "states", "events", "rows", "invariants", "vars", "spec sha256"):
+        table.add_column(col, justify="right" if col not in ("machine", "spec sha256") else "left", no_wrap=True)
     for m in machines:
         assert isinstance(m, Machine)
         table.add_row(m.name, str(len(m.states)), str(len(m.events)), str(len(m.transitions)),
