@@ -276,7 +276,8 @@ def _unknown_own_orders(kernel: Kernel, open_orders: Sequence[VenueOpenOrder]) -
         else:
             ref = kernel.by_venue.get(order.venue_id)
             ours = ref is not None
-        if ours and (ref is None or ref not in live_refs or kernel.slot.state in FLAT_STATES):
-            if order.client_id is not None:
-                cancels.append(CancelOrder(order.client_id, order.symbol))
+        stale = ref is None or ref not in live_refs or kernel.slot.state in FLAT_STATES
+        client = kernel.orders[ref].client_id if ref is not None else order.client_id
+        if ours and stale and client is not None:
+            cancels.append(CancelOrder(client, order.symbol))
     return tuple(cancels)
