@@ -42,6 +42,7 @@ from pink_codegen.types import (
     ExactValue,
     NumType,
     Type,
+    describe,
     exact_from_literal,
     render_exact,
 )
@@ -88,21 +89,6 @@ def _label(node: YNode | None) -> str:
 
 def _show(value: ExactValue | None) -> str:
     return "none" if value is None else render_exact(value)
-
-
-def describe(value: Any) -> str:
-    """A user-facing description of a YAML value (never an internal repr)."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, str):
-        return f"'{value}'"
-    return str(value)
 
 
 def load_machine(path: Path, display_name: str | None = None) -> Machine:

@@ -90,22 +90,22 @@ def exact_from_literal(t: Type, raw: object) -> ExactValue:
     if isinstance(t, BoolType):
         if isinstance(raw, bool):
             return raw
-        raise ValueError(f"expected true or false, got {_describe(raw)}")
+        raise ValueError(f"expected true or false, got {describe(raw)}")
     if isinstance(t, EnumType):
         if isinstance(raw, str) and raw in t.values:
             return raw
-        raise ValueError(f"expected one of {', '.join(t.values)}, got {_describe(raw)}")
+        raise ValueError(f"expected one of {', '.join(t.values)}, got {describe(raw)}")
     if isinstance(t, RefType):
         if raw == "NO_ORDER" or raw == 0:
             return 0
-        raise ValueError(f"an order_ref can only start as NO_ORDER, got {_describe(raw)}")
+        raise ValueError(f"an order_ref can only start as NO_ORDER, got {describe(raw)}")
     assert isinstance(t, NumType)
     if isinstance(raw, bool) or raw is None:
-        raise ValueError(f"expected a number, got {_describe(raw)}")
+        raise ValueError(f"expected a number, got {describe(raw)}")
     try:
         value = Fraction(str(raw))
     except (ValueError, ZeroDivisionError):
-        raise ValueError(f"expected a number, got {_describe(raw)}") from None
+        raise ValueError(f"expected a number, got {describe(raw)}") from None
     if t.integral:
         if value.denominator != 1:
             raise ValueError(f"{t} values are whole numbers, got {render_exact(value)}")
@@ -113,14 +113,19 @@ def exact_from_literal(t: Type, raw: object) -> ExactValue:
     return value
 
 
-def _describe(raw: object) -> str:
-    if raw is None:
+def describe(value: object) -> str:
+    """A user-facing description of a YAML value (never an internal repr)."""
+    if value is None:
         return "nothing"
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    if isinstance(raw, str):
-        return f"'{raw}'"
-    return str(raw)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, str):
+        return f"'{value}'"
+    return str(value)
 
 
 def render_exact(value: ExactValue) -> str:

@@ -420,7 +420,9 @@ class Kernel:
 
     def _refuse(self, code: str, detail: str) -> KernelResult:
         self.counters[code] += 1
-        LOG.warning("kernel_refused", extra={"code": code, "detail": detail})
+        # Duplicates and stale reports are routine on a live stream; malformed input is for an operator.
+        level = logging.INFO if code in ("STALE_EVENT", "DUPLICATE_EVENT") else logging.WARNING
+        LOG.log(level, "kernel_refused", extra={"code": code, "detail": detail})
         return KernelResult(code, diagnostics=(Diagnostic(code, detail),), state=self.slot.state)
 
     # ------------------------------------------------------------------ invariants
