@@ -62,7 +62,6 @@ class AccountProjection:
     anchor_usdt: Decimal
     tolerance_abs_usdt: Decimal
     tolerance_rel: Decimal
-    fees: FeeModel
     closed_net_usdt: Decimal = ZERO
     funding_usdt: Decimal = ZERO
     peak_equity_usdt: Decimal = ZERO

@@ -19,8 +19,9 @@ from typing import Any
 
 import attrs
 
-from pink_fsm.fsm.machine import InvariantViolation, Step, UnhandledEvent
-from pink_fsm.generated.slot import Role, SlotMachine
+from pink_fsm.fsm.machine import BoundViolation, EventParamError, InvariantViolation, Step, UnhandledEvent
+from pink_fsm.generated.slot import TRANSITIONS as SLOT_ROWS
+from pink_fsm.generated.slot import SlotMachine
 from pink_fsm.kernel.account import ZERO, AccountProjection, FeeModel
 from pink_fsm.kernel.events import (
     AccountUpdate,
@@ -43,6 +44,7 @@ from pink_fsm.kernel.events import (
     RecordTrade,
     SetLeverage,
     TradeWritten,
+    VenueTruth,
 )
 from pink_fsm.kernel.leverage import exchange_leverage
 from pink_fsm.kernel.normaliser import BadFrame, normalise_frame
@@ -82,6 +84,9 @@ class OwnOrder:
     venue_id: str | None = None
 
 
+_INTENTS = (EnterIntent, ExitIntent, CancelIntent, MarkPrice, TradeWritten)
+
+
 class KernelInvariantViolation(AssertionError):
     def __init__(self, name: str, detail: str) -> None:
         super().__init__(f"kernel invariant {name} violated: {detail}")
@@ -98,15 +103,15 @@ class Kernel:
             raise ValueError("a kernel needs at least one contract")
         self.config = config or KernelConfig()
         self.contracts = dict(contracts)
-        first = next(iter(self.contracts.values()))
         self.slot = slot or SlotMachine()
         self.account = AccountProjection(
             anchor_usdt=seed_capital_usdt,
             tolerance_abs_usdt=self.config.capital_tolerance_abs_usdt,
             tolerance_rel=self.config.capital_tolerance_rel,
-            fees=FeeModel(first.taker_fee_rate, first.maker_fee_rate),
             peak_equity_usdt=seed_capital_usdt,
         )
+        # Each contract has its own published rates; calibration is learned per contract.
+        self.fee_models = {s: FeeModel(c.taker_fee_rate, c.maker_fee_rate) for s, c in self.contracts.items()}
         self.orders: dict[int, OwnOrder] = {}
         self.by_client: dict[str, int] = {}
         self.by_venue: dict[str, int] = {}
@@ -134,10 +139,21 @@ class Kernel:
     # ------------------------------------------------------------------ entry points
 
     def handle(self, event: KernelEvent) -> KernelResult:
-        """Apply one event; never raises. Invariant violations halt new entries (the book needs a human)."""
+        """Apply one event; never raises. Invariant violations halt new entries (the book needs a human).
+        Every outcome other than OK is counted once in `counters`."""
+        result = self._apply(event)
+        if result.outcome != "OK":
+            self.counters[result.outcome] += 1
+        return result
+
+    def _apply(self, event: KernelEvent) -> KernelResult:
         handler = self._handlers.get(type(event))
         if handler is None:
             return self._refuse("UNKNOWN_EVENT", f"{type(event).__name__} is not a kernel event")
+        refused = "INVALID_INTENT" if isinstance(event, _INTENTS) else "BAD_FRAME"
+        ts_ms = getattr(event, "ts_ms", None)
+        if isinstance(ts_ms, bool) or not isinstance(ts_ms, int) or ts_ms < 0:
+            return self._refuse(refused, f"ts_ms: expected a non-negative integer, got {ts_ms!r}")
         try:
             result = handler(event)
             self._check_invariants()
@@ -145,14 +161,15 @@ class Kernel:
             self.halted = str(exc)
             LOG.critical("kernel_halted", extra={"reason": str(exc)})
             return self._refuse("HALTED", str(exc))
+        except (BoundViolation, EventParamError) as exc:
+            # Both are raised before anything is assigned: the book is unchanged.
+            return self._refuse(refused, str(exc))
         except UnhandledEvent as exc:
             return self._refuse("UNHANDLED", str(exc))
         except Exception as exc:  # a bug, never a crash of the trading loop
             self.halted = f"internal error: {exc!r}"
             LOG.exception("kernel_error")
             return self._refuse("KERNEL_ERROR", repr(exc))
-        if result.outcome != "OK":
-            self.counters[result.outcome] += 1
         return result
 
     def handle_frame(self, frame: object) -> list[KernelResult]:
@@ -160,7 +177,10 @@ class Kernel:
         try:
             normalised = normalise_frame(frame)
         except BadFrame as exc:
+            self.counters["BAD_FRAME"] += 1
             return [self._refuse("BAD_FRAME", str(exc))]
+        if not normalised.events:
+            self.counters["IGNORED_FRAME"] += 1
         return [self.handle(event) for event in normalised.events]
 
     # ------------------------------------------------------------------ views
@@ -229,11 +249,25 @@ class Kernel:
         self.next_ref += 1
         commands: list[Command] = [SetLeverage(e.symbol, leverage)]
         commands.extend(self._commands(step))
+        # The reference price is the first mark of the new trade: a mark left from another symbol must never
+        # value this position.
+        self.slot.mark_price(px=px_lot)
         return self._result(step, tuple(commands))
 
     def _unsafe_entry(self, e: EnterIntent) -> str:
-        if e.symbol not in self.contracts:
+        if not isinstance(e.symbol, Symbol) or e.symbol not in self.contracts:
             return f"no contract spec for {e.symbol}"
+        if not isinstance(e.side, Side) or e.side is Side.NONE:
+            return f"side must be LONG or SHORT, got {e.side!r}"
+        if not isinstance(e.venue, VenueTruth) or not isinstance(e.venue.probe_ok, bool) \
+                or isinstance(e.venue.position_lots, bool) or not isinstance(e.venue.position_lots, int) \
+                or e.venue.position_lots < 0:
+            return f"venue truth must be (probe_ok: bool, position_lots: int >= 0), got {e.venue!r}"
+        if isinstance(e.exit_legs, bool) or not isinstance(e.exit_legs, int):
+            return f"exit_legs must be an integer, got {e.exit_legs!r}"
+        for ratio in e.leg_ratios:
+            if not isinstance(ratio, Decimal) or not ratio.is_finite() or not 0 < ratio < 1:
+                return f"leg ratios must be Decimals in (0, 1), got {e.leg_ratios!r}"
         capital = self.capital_usdt
         if not capital.is_finite() or capital <= 0:
             return f"capital {capital} is not positive"
@@ -242,7 +276,11 @@ class Kernel:
                 return f"{name} {value!r} is not a positive finite number"
         if e.px_ref < MIN_SANE_PX:
             return f"price {e.px_ref} is below the sane floor {MIN_SANE_PX} (corrupt market data, D15)"
-        if self.contracts[e.symbol].lots_floor(e.qty) < 1:
+        try:
+            lots = self.contracts[e.symbol].lots_floor(e.qty)
+        except ValueError as exc:
+            return f"qty: {exc}"
+        if lots < 1:
             return f"qty {e.qty} is less than one lot ({self.contracts[e.symbol].lot_size})"
         if not 1 <= e.exit_legs <= 3 or len(e.leg_ratios) > 2:
             return f"exit legs {e.exit_legs} with ratios {e.leg_ratios}: 1-3 legs, at most 2 ratios"
@@ -250,8 +288,14 @@ class Kernel:
 
     def _exit(self, e: ExitIntent) -> KernelResult:
         lots = 0  # a missing or malformed size closes the active leg (D15)
-        if e.qty is not None and isinstance(e.qty, Decimal) and e.qty.is_finite() and e.qty > 0 and self.trade_symbol:
-            lots = self.contracts[self.trade_symbol].lots_floor(e.qty)
+        if isinstance(e.qty, Decimal) and e.qty.is_finite() and e.qty > 0 and self.trade_symbol:
+            try:
+                lots = self.contracts[self.trade_symbol].lots_floor(e.qty)
+            except ValueError:
+                lots = 0
+            if lots == 0:
+                return self._refuse("INVALID_INTENT", f"exit qty {e.qty} is less than one lot; send no qty to "
+                                                      f"close the active leg")
         ref = self.next_ref
         step = self.slot.exit(order=ref, qty_lots=lots)
         if step.outcome == "OK":
@@ -267,12 +311,11 @@ class Kernel:
         return self._result(step, self._commands(step))
 
     def _mark(self, e: MarkPrice) -> KernelResult:
-        if self.trade_symbol is not None and e.symbol != self.trade_symbol:
+        if self.trade_symbol is None or e.symbol != self.trade_symbol:
             return KernelResult("OTHER_SYMBOL", state=self.slot.state)
-        if not e.px.is_finite():
-            return self._refuse("INVALID_INTENT", f"mark price {e.px!r} is not finite")
-        lot_size = self.contracts[e.symbol].lot_size if e.symbol in self.contracts else Decimal(1)
-        step = self.slot.mark_price(px=e.px * lot_size)
+        if not isinstance(e.px, Decimal) or not e.px.is_finite() or e.px <= 0:
+            return self._refuse("INVALID_INTENT", f"mark price px must be a positive finite Decimal, got {e.px!r}")
+        step = self.slot.mark_price(px=e.px * self.contracts[e.symbol].lot_size)
         self.account.note_equity(self.equity_usdt)
         return self._result(step, ())
 
@@ -316,26 +359,32 @@ class Kernel:
         if e.exec_id.value in self.seen_exec_ids:
             return KernelResult("DUPLICATE_EVENT", diagnostics=(Diagnostic("DUPLICATE_EXEC_ID", e.exec_id.value),),
                                 state=self.slot.state)
-        ref, attribution = self._resolve(e.ref)
-        diagnostics = self._attribution_diagnostics(attribution, e.ref)
+        # Validate first: a refused frame must leave no trace (no routing learned, no freeze).
         contract = self.contracts.get(e.ref.symbol)
+        cum_lots = 0
+        if contract is not None:
+            try:
+                cum_lots = contract.lots(e.cum_qty)
+            except ValueError as exc:
+                return self._refuse("BAD_FRAME", f"z (cumulative filled qty) of {e.exec_id.value}: {exc}")
+        ref, attribution = self._resolve(e.ref)
         if ref and contract is None:
             return self._refuse("BAD_FRAME", f"fill on {e.ref.symbol}: no contract spec")
-        try:
-            cum_lots = contract.lots(e.cum_qty) if contract is not None else 0
-        except ValueError as exc:
-            return self._refuse("BAD_FRAME", f"fill {e.exec_id.value}: {exc}")
+        diagnostics = self._attribution_diagnostics(attribution, e.ref)
+        fees = self.fee_models.get(e.ref.symbol)
         m = self.slot.model
         is_entry = ref != 0 and ref == m.entry_order
         before_fee = m.entry_fee_usdt if is_entry else m.exit_order_fee_usdt
         before_quote = m.entry_cost_usdt if is_entry else m.exit_order_cost_usdt
-        fee = e.cum_fee_usdt if e.cum_fee_usdt is not None else self.account.fees.predict(e.cum_quote_usdt, e.is_maker)
+        fee = e.cum_fee_usdt
+        if fee is None:
+            fee = fees.predict(e.cum_quote_usdt, e.is_maker) if fees is not None else Decimal(0)
         step = self.slot.fill(order=ref, cum_lots=cum_lots, cum_quote_usdt=e.cum_quote_usdt, cum_fee_usdt=fee)
         if step.outcome == "OK":
             self._remember_exec(e.exec_id.value)
             self.last_own_fill_ms = e.ts_ms
-            if e.cum_fee_usdt is not None:
-                self.account.fees.observe(e.cum_quote_usdt - before_quote, fee - before_fee, e.is_maker)
+            if e.cum_fee_usdt is not None and fees is not None:
+                fees.observe(e.cum_quote_usdt - before_quote, fee - before_fee, e.is_maker)
         return self._result(step, self._commands(step), diagnostics)
 
     def _remember_exec(self, exec_id: str) -> None:
@@ -394,7 +443,7 @@ class Kernel:
         out: list[Command] = []
         for name, args in step.emitted:
             if name == "PLACE_ORDER":
-                role = "ENTRY" if args["role"] is Role.ENTRY else "EXIT"
+                role = args["role"].name  # by name: a machine compiled from a mutated spec has its own enums
                 order = self._new_order(args["order"], role)
                 side = args["side"]
                 buy = (side is Side.LONG) == (role == "ENTRY")
@@ -416,10 +465,14 @@ class Kernel:
 
     def _result(self, step: Step, commands: tuple[Command, ...],
                 diagnostics: list[Diagnostic] | tuple[Diagnostic, ...] = ()) -> KernelResult:
+        if step.outcome != "OK" and not diagnostics:
+            # The slot refused: say why, with the spec row's own reason.
+            row = SLOT_ROWS[step.transition_id] if 0 <= step.transition_id < len(SLOT_ROWS) else None
+            diagnostics = (Diagnostic(step.outcome, row.doc if row else step.outcome),)
         return KernelResult(step.outcome, commands, tuple(diagnostics), step.transition_id, step.dest)
 
     def _refuse(self, code: str, detail: str) -> KernelResult:
-        self.counters[code] += 1
+        """A refusal made by the kernel itself; `handle` counts it (once)."""
         # Duplicates and stale reports are routine on a live stream; malformed input is for an operator.
         level = logging.INFO if code in ("STALE_EVENT", "DUPLICATE_EVENT") else logging.WARNING
         LOG.log(level, "kernel_refused", extra={"code": code, "detail": detail})

@@ -21,4 +21,6 @@ def exchange_leverage(conviction: Decimal, *, venue_max: int, boost: Decimal = D
     if strategy_max is not None:
         boosted = min(boosted, strategy_max)
     whole = int(boosted.to_integral_value(rounding=ROUND_HALF_EVEN))
+    if strategy_max is not None and whole > strategy_max:
+        whole = int(strategy_max)  # rounding must not lift it over the strategy's cap (7.5 -> 7, not 8)
     return max(1, min(venue_max, whole))

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from pink_fsm.fsm.numbers import SPEC_CONTEXT
 from pink_fsm.kernel.events import (
     AccountUpdate,
     FundingFee,
@@ -47,6 +48,8 @@ def normalise_frame(frame: object) -> Normalised:
     if not isinstance(frame, Mapping):
         raise BadFrame(f"frame: expected a JSON object, got {type(frame).__name__}")
     kind = frame.get("e")
+    if not isinstance(kind, str) or not kind:
+        raise BadFrame("e (event type): missing")
     ts_ms = _int(frame.get("E"), "E (event time)")
     if kind == "ORDER_TRADE_UPDATE":
         return Normalised(_order_update(_mapping(frame.get("o"), "o"), ts_ms))
@@ -103,6 +106,8 @@ def _order_update(o: Mapping[str, Any], ts_ms: int) -> tuple[VenueEvent, ...]:
     execution = str(o.get("x") or "").upper()
     if not status:
         raise BadFrame("X (order status): missing")
+    if status not in _FILL_STATUSES | _END_STATUSES | _REJECT_STATUSES | {"NEW", "PENDING"}:
+        raise BadFrame(f"X (order status): unknown status {status!r}")
     events: list[VenueEvent] = []
     cum_qty = _decimal(o.get("z", "0"), "z (cumulative filled qty)", non_negative=True)
     # A terminal frame also carries the final executed qty: book it first, so no fill can follow the cancel.
@@ -114,8 +119,6 @@ def _order_update(o: Mapping[str, Any], ts_ms: int) -> tuple[VenueEvent, ...]:
         events.append(OrderRejected(ts_ms, ref, reason=str(o.get("r") or status)))
     elif status in ("NEW", "PENDING") and execution in ("NEW", ""):
         events.append(OrderAccepted(ts_ms, ref))
-    elif not events:
-        raise BadFrame(f"X (order status): unknown status {status!r}")
     return tuple(events)
 
 
@@ -132,7 +135,11 @@ def _fill(o: Mapping[str, Any], ref: OrderRef, ts_ms: int, cum_qty: Decimal) -> 
     except ValueError as exc:
         raise BadFrame(str(exc)) from None
     is_maker = str(o.get("o") or "").upper() == "LIMIT"
-    return OrderFilled(ts_ms, ref, exec_id, cum_qty, cum_qty * avg_px, fee, is_maker)
+    try:
+        quote = SPEC_CONTEXT.multiply(cum_qty, avg_px)  # exact, or refused: never silently rounded
+    except ArithmeticError:
+        raise BadFrame(f"z x ap: {cum_qty} x {avg_px} has more digits than any venue sends") from None
+    return OrderFilled(ts_ms, ref, exec_id, cum_qty, quote, fee, is_maker)
 
 
 def _account_update(a: Mapping[str, Any], ts_ms: int) -> tuple[VenueEvent, ...]:

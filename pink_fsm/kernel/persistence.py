@@ -51,8 +51,8 @@ def snapshot(kernel: Kernel) -> dict[str, Any]:
             "funding_usdt": str(a.funding_usdt),
             "peak_equity_usdt": str(a.peak_equity_usdt),
             "mismatch": a.mismatch,
-            "fee_calibration": str(a.fees.calibration),
         },
+        "fees": {str(symbol): str(model.calibration) for symbol, model in kernel.fee_models.items()},
         "kernel": {
             "next_ref": kernel.next_ref,
             "trade_symbol": str(kernel.trade_symbol) if kernel.trade_symbol else None,
@@ -122,7 +122,10 @@ def restore(data: Mapping[str, Any], contracts: Mapping[Symbol, ContractSpec],
         a.funding_usdt = Decimal(account["funding_usdt"])
         a.peak_equity_usdt = Decimal(account["peak_equity_usdt"])
         a.mismatch = bool(account["mismatch"])
-        a.fees.calibration = Decimal(account["fee_calibration"])
+        for symbol_text, calibration in data.get("fees", {}).items():
+            symbol = Symbol.parse(symbol_text)
+            if symbol in kernel.fee_models:
+                kernel.fee_models[symbol].calibration = Decimal(calibration)
         kernel.next_ref = int(book["next_ref"])
         kernel.trade_symbol = Symbol.parse(book["trade_symbol"]) if book["trade_symbol"] else None
         kernel.folded_trade_seq = int(book["folded_trade_seq"])

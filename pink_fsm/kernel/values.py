@@ -21,6 +21,8 @@ __all__ = [
 ]
 
 QUOTE_ASSETS = ("USDT", "USDC")
+# No price, quantity or amount on any contract comes near this; a larger number is a corrupt frame.
+MAX_ABS_VALUE = Decimal("1e15")
 _BASE = re.compile(r"^[A-Z0-9]{1,20}$")
 
 
@@ -36,6 +38,8 @@ def parse_decimal(raw: object, field: str, *, positive: bool = False, non_negati
         raise ValueError(f"{field}: expected a number, got {raw!r}") from None
     if not value.is_finite():
         raise ValueError(f"{field}: expected a finite number, got {raw!r}")
+    if abs(value) > MAX_ABS_VALUE or (value != 0 and value.adjusted() < -30):
+        raise ValueError(f"{field}: {str(raw)[:40]} is outside any sane range (|x| <= {MAX_ABS_VALUE})")
     if positive and value <= 0:
         raise ValueError(f"{field}: must be > 0, got {value}")
     if non_negative and value < 0:
@@ -161,14 +165,20 @@ class ContractSpec:
 
     def lots(self, qty: Decimal) -> int:
         """Exact lots of a base-asset quantity; ValueError when it is not a whole number of lots."""
-        lots, rest = divmod(qty, self.lot_size)
+        try:
+            lots, rest = divmod(qty, self.lot_size)
+        except ArithmeticError:
+            raise ValueError(f"quantity {str(qty)[:40]} is not a usable number of lots") from None
         if rest != 0:
             raise ValueError(f"quantity {qty} is not a multiple of the lot size {self.lot_size}")
         return int(lots)
 
     def lots_floor(self, qty: Decimal) -> int:
-        """Whole lots in a quantity, rounded down (for sizing)."""
-        return int(qty // self.lot_size)
+        """Whole lots in a quantity, rounded down (for sizing); ValueError for an unusable quantity."""
+        try:
+            return int(qty // self.lot_size)
+        except (ArithmeticError, ValueError, OverflowError):
+            raise ValueError(f"quantity {str(qty)[:40]} is not a usable number of lots") from None
 
     def qty(self, lots: int) -> Decimal:
         return self.lot_size * lots
