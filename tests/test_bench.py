@@ -24,6 +24,7 @@ from pink_fsm.bench.handwritten_slot import (
     HandwrittenSlotMachine,
     SlotBook,
 )
+from pink_fsm.bench.kernel_area import EVENT_KINDS, RecordingSlot, fresh_kernel, kernel_event_stream
 from pink_fsm.bench.stream import Event, slot_event_stream
 from pink_fsm.cli import app
 from pink_fsm.fsm.machine import Emitted, Step, enum_value
@@ -162,3 +163,57 @@ def test_unknown_area_exits_2_listing_the_areas() -> None:
     assert result.exit_code == 2
     assert "unknown area 'nope'" in result.output and "areas: codegen" in result.output
     assert result.stdout == ""
+
+
+# ------------------------------------------------------------------ area `kernel`
+
+
+def test_kernel_stream_is_deterministic_mixed_and_handled_as_designed() -> None:
+    stream = kernel_event_stream(7, 30)
+    assert repr(stream) == repr(kernel_event_stream(7, 30))  # repr: spoiled intents carry NaN, never == itself
+    assert repr(stream.events) != repr(kernel_event_stream(8, 30).events)
+    mix = stream.mix()
+    assert set(mix) == {f"mix_{name}" for name in (
+        "mark_price", "order_filled", "order_accepted", "order_cancelled", "order_rejected", "account_update",
+        "funding_fee", "enter_intent", "exit_intent", "cancel_intent", "trade_written")}
+    assert len(EVENT_KINDS) == len(mix) and sum(mix.values()) == len(stream.events)
+    assert mix["mix_mark_price"] > len(stream.events) // 2
+    for kind in ("order_filled", "order_accepted", "account_update", "enter_intent", "exit_intent", "trade_written"):
+        assert mix[f"mix_{kind}"] > 0, kind
+    assert {"OK", "DUPLICATE_EVENT", "STALE_EVENT", "INVALID_INTENT"} <= set(stream.outcomes)
+    assert not {"KERNEL_ERROR", "HALTED", "UNHANDLED"} & set(stream.outcomes)
+
+
+@pytest.mark.parametrize("seed", (1, 2, 3))
+def test_kernel_and_bare_machine_replays_do_the_same_work(seed: int) -> None:
+    """The fair comparison: a fresh kernel replaying the recorded kernel events returns the recorded outcomes
+    and fires exactly the recorded machine events; the bare machine fed those through the raw trigger ends
+    in the kernel's state with the kernel's variables."""
+    stream = kernel_event_stream(seed, 40)
+    slot = RecordingSlot()
+    kernel = fresh_kernel(slot)
+    assert [kernel.handle(event).outcome for event in stream.events] == list(stream.outcomes)
+    assert slot.log == list(stream.machine_events)
+    bare = SlotMachine()
+    for name, params in stream.machine_events:
+        bare.model.trigger(name, **params)
+    assert bare.state == kernel.slot.state
+    assert bare.vars() == kernel.slot.vars()
+    assert kernel.slot.model.trade_seq > 10
+
+
+def test_pink_bench_json_quick_reports_the_kernel_contract_keys() -> None:
+    result = CliRunner().invoke(app, ["bench", "--json", "--quick", "--area", "kernel"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) == {"kernel", "meta"}
+    kernel = report["kernel"]
+    for key in ("events_per_s", "events_per_s_min", "us_per_event", "machine_us_per_event", "overhead_ratio",
+                "overhead_ratio_min", "workload_ratio"):
+        assert isinstance(kernel[key], float) and kernel[key] > 0, key
+    assert kernel["events"] > 0 and kernel["machine_events"] > 0
+    assert sum(value for key, value in kernel.items() if key.startswith("mix_")) == kernel["events"]
+    meta = report["meta"]
+    assert meta["mode"] == "quick" and meta["events"]["kernel"] == kernel["events"]
+    assert {"kernel.us_per_event", "kernel.overhead_ratio"} <= meta["targets"].keys()
+    assert all(isinstance(meta["targets"][key]["met"], bool) for key in meta["targets"])

@@ -50,6 +50,7 @@ AreaProgressFn = Callable[[str, str, int, int], None]
 
 AREA_MODULES: Final[Mapping[str, str]] = {
     "codegen": "pink_fsm.bench.codegen_area",
+    "kernel": "pink_fsm.bench.kernel_area",
 }
 """Area name -> module exporting `AREA`. Later issues add their areas here."""
 
