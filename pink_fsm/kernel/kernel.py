@@ -296,6 +296,8 @@ class Kernel:
             if lots == 0:
                 return self._refuse("INVALID_INTENT", f"exit qty {e.qty} is less than one lot; send no qty to "
                                                       f"close the active leg")
+            m = self.slot.model
+            lots = min(lots, max(m.entry_filled_lots - m.exited_lots, 1))  # the slot caps it too (D15)
         ref = self.next_ref
         step = self.slot.exit(order=ref, qty_lots=lots)
         if step.outcome == "OK":
@@ -408,6 +410,8 @@ class Kernel:
         return self._result(step, self._commands(step))
 
     def _account_update(self, e: AccountUpdate) -> KernelResult:
+        if e.wallet_usdt is not None and (not isinstance(e.wallet_usdt, Decimal) or not e.wallet_usdt.is_finite()):
+            return self._refuse("BAD_FRAME", f"wallet balance must be a finite Decimal, got {e.wallet_usdt!r}")
         live_ok = self.flat and not self._live_orders()
         verdict = self.account.reconcile(e.wallet_usdt, self.live_net_usdt, flat=live_ok)
         detail = f"wallet={verdict.wallet_usdt} capital={verdict.capital_usdt} delta={verdict.delta_usdt}"
@@ -423,6 +427,8 @@ class Kernel:
                             diagnostics=(Diagnostic(verdict.status, detail),), state=self.slot.state)
 
     def _funding(self, e: FundingFee) -> KernelResult:
+        if not isinstance(e.amount_usdt, Decimal) or not e.amount_usdt.is_finite():
+            return self._refuse("BAD_FRAME", f"funding amount must be a finite Decimal, got {e.amount_usdt!r}")
         self.account.funding_usdt += e.amount_usdt
         return KernelResult("OK", state=self.slot.state)
 

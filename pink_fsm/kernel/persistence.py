@@ -25,6 +25,7 @@ from pink_fsm.kernel.kernel import FLAT_STATES, Kernel, KernelConfig, OwnOrder
 from pink_fsm.kernel.values import ClientOrderId, ContractSpec, Side, Symbol
 
 SNAPSHOT_VERSION = 1
+SNAPSHOT_EXEC_IDS = 1_000  # the most recent execution ids a snapshot keeps for duplicate detection
 
 
 class RestoreRefused(ValueError):
@@ -58,6 +59,8 @@ def snapshot(kernel: Kernel) -> dict[str, Any]:
             "trade_symbol": str(kernel.trade_symbol) if kernel.trade_symbol else None,
             "folded_trade_seq": kernel.folded_trade_seq,
             "last_own_fill_ms": kernel.last_own_fill_ms,
+            # Recent execution ids, so a late repeat after a restart is still recognised as a duplicate.
+            "seen_exec_ids": list(kernel.seen_exec_ids)[-SNAPSHOT_EXEC_IDS:],
             "orders": [
                 {"ref": o.ref, "client_id": o.client_id.value, "symbol": str(o.symbol), "role": o.role,
                  "trade_seq": o.trade_seq, "venue_id": o.venue_id}
@@ -130,6 +133,8 @@ def restore(data: Mapping[str, Any], contracts: Mapping[Symbol, ContractSpec],
         kernel.trade_symbol = Symbol.parse(book["trade_symbol"]) if book["trade_symbol"] else None
         kernel.folded_trade_seq = int(book["folded_trade_seq"])
         kernel.last_own_fill_ms = book["last_own_fill_ms"]
+        for exec_id in book.get("seen_exec_ids", []):
+            kernel.seen_exec_ids[str(exec_id)] = None
         for o in book["orders"]:
             order = OwnOrder(int(o["ref"]), ClientOrderId(o["client_id"]), Symbol.parse(o["symbol"]), o["role"],
                              int(o["trade_seq"]), o["venue_id"])
