@@ -732,9 +732,6 @@ def test_fee_model_uses_each_contracts_own_rates() -> None:
     assert kernel.slot.model.fees_usdt == D("6")  # 6,000 x 0.1 %
 
 
-@pytest.mark.xfail(strict=True, reason="doubtful kernel behaviour: a fill reported first without its fee and then "
-                                       "settled with the fee (same cumulative qty) is a duplicate; the settled "
-                                       "fee is never booked and the predicted one stays in the trade's fees")
 def test_settled_fee_replaces_the_predicted_fee() -> None:
     """Fee model (DEFECTS 'a fill arrives as predicted then settled with its fee'): the settled frame's fee is
     what the trade books."""

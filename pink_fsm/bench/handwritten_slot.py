@@ -294,6 +294,19 @@ class SlotBook:
         exited_lots = self._exit_fill_lots_after(order, cum_lots, cum_quote_usdt)
         return exited_lots is not None and exited_lots == self.entry_filled_lots
 
+    def is_entry_fee_settlement(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal,
+                                cum_fee_usdt: Decimal) -> bool:
+        """The entry's last execution reported again with its actual fee."""
+        return (order != NO_ORDER and order == self.entry_order and 0 < cum_lots == self.entry_filled_lots
+                and cum_quote_usdt == self.entry_cost_usdt and cum_fee_usdt != self.entry_fee_usdt)
+
+    def is_exit_fee_settlement(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal,
+                               cum_fee_usdt: Decimal) -> bool:
+        """The exit order's last execution reported again with its actual fee."""
+        return (order != NO_ORDER and order == self.exit_order and order != self.entry_order
+                and 0 < cum_lots == self.exit_filled_lots and cum_quote_usdt == self.exit_order_cost_usdt
+                and cum_fee_usdt != self.exit_order_fee_usdt)
+
     def is_entry_duplicate(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal,
                            cum_fee_usdt: Decimal) -> bool:
         return order != NO_ORDER and order == self.entry_order and cum_lots <= self.entry_filled_lots
@@ -415,6 +428,29 @@ class SlotBook:
         self.outbox.append(("TRADE_CLOSED", {"trade_seq": self.trade_seq, "realised_pnl_usdt": self.realised_pnl_usdt,
                                              "fees_usdt": self.fees_usdt}))
 
+    def settle_entry_fee(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal, cum_fee_usdt: Decimal) -> None:
+        self.fees_usdt += cum_fee_usdt - self.entry_fee_usdt
+        self.entry_fee_usdt = cum_fee_usdt
+        self.outcome = Outcome.OK
+
+    def settle_exit_fee(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal, cum_fee_usdt: Decimal) -> None:
+        self.fees_usdt += cum_fee_usdt - self.exit_order_fee_usdt
+        self.exit_order_fee_usdt = cum_fee_usdt
+        self.outcome = Outcome.OK
+
+    def _rewrite_trade(self) -> None:
+        self.outbox.append(("TRADE_CLOSED", {"trade_seq": self.trade_seq, "realised_pnl_usdt": self.realised_pnl_usdt,
+                                             "fees_usdt": self.fees_usdt}))
+
+    def settle_entry_fee_and_rewrite(self, **fill: Any) -> None:
+        """The fee settled after the close: the terminal record is written again with the actual fees."""
+        self.settle_entry_fee(**fill)
+        self._rewrite_trade()
+
+    def settle_exit_fee_and_rewrite(self, **fill: Any) -> None:
+        self.settle_exit_fee(**fill)
+        self._rewrite_trade()
+
     def cancel_order(self, *, order: int) -> None:
         self.outbox.append(("CANCEL_ORDER", {"order": order}))
         self.outcome = Outcome.OK
@@ -484,6 +520,8 @@ EXITING: Final = (POSITION_OPEN, EXIT_REQUESTED, *EXIT_ENDING, PARTIALLY_CLOSED,
 """States with a position (or an exit) in hand: a late entry fill enlarges the position there."""
 EXIT_FILL_LATE: Final = (EXIT_CANCELLING, POSITION_OPEN, PARTIALLY_CLOSED)
 """States where an exit fill that raced a cancel (or the end of the exit order) books without moving."""
+CLOSED_STATES: Final = (CLOSED, TRADE_TERMINAL_WRITTEN)
+NOT_CLOSED: Final = tuple(s for s in STATES if s not in CLOSED_STATES)
 EXIT_CAN_CLOSE: Final = (*EXIT_ENDING, POSITION_OPEN, PARTIALLY_CLOSED)
 """States where an exit order can be filling: its last lots close the trade."""
 
@@ -509,10 +547,10 @@ ROWS: Final[tuple[Row, ...]] = (
     # ACK / REJECT
     Row(5, "ACK", (ENTRY_SUBMITTED,), ENTRY_WORKING, "is_entry_order", "accept"),
     Row(19, "ACK", (EXIT_SENT,), EXIT_ACKED, "is_exit_order", "accept"),
-    Row(45, "ACK", ANY, None, None, "ignore_stale"),
+    Row(49, "ACK", ANY, None, None, "ignore_stale"),
     Row(6, "REJECT", (ENTRY_SUBMITTED,), ORDER_REJECTED, "is_entry_order", "accept"),
     Row(20, "REJECT", (EXIT_SENT,), EXIT_REJECTED, "is_exit_order", "accept"),
-    Row(46, "REJECT", ANY, None, None, "ignore_stale"),
+    Row(50, "REJECT", ANY, None, None, "ignore_stale"),
     # FILL: entry fills by identity first (D3), then exit fills, then the reports that change nothing
     Row(8, "FILL", (*ENTRY_LIVE, ENTRY_CANCELLING), POSITION_OPEN, "is_entry_fill_complete", "book_entry_fill"),
     Row(10, "FILL", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_fill_complete", "book_entry_fill_and_send_exit"),
@@ -526,10 +564,14 @@ ROWS: Final[tuple[Row, ...]] = (
     Row(23, "FILL", EXIT_CAN_CLOSE, CLOSED, "is_exit_fill_closing", "book_exit_fill_and_close"),
     Row(24, "FILL", EXIT_FILL_LATE, None, "is_exit_fill_partial", "book_exit_fill"),
     Row(25, "FILL", EXIT_FILL_LATE, None, "is_exit_fill_order_done", "book_exit_fill"),
-    Row(26, "FILL", ANY, None, "is_entry_duplicate", "ignore_duplicate"),
-    Row(27, "FILL", ANY, None, "is_exit_duplicate", "ignore_duplicate"),
-    Row(28, "FILL", ANY, None, "is_foreign_order", "ignore_foreign_order"),
-    Row(29, "FILL", ANY, None, None, "refuse_invalid_event"),
+    Row(26, "FILL", NOT_CLOSED, None, "is_entry_fee_settlement", "settle_entry_fee"),
+    Row(27, "FILL", CLOSED_STATES, None, "is_entry_fee_settlement", "settle_entry_fee_and_rewrite"),
+    Row(28, "FILL", NOT_CLOSED, None, "is_exit_fee_settlement", "settle_exit_fee"),
+    Row(29, "FILL", CLOSED_STATES, None, "is_exit_fee_settlement", "settle_exit_fee_and_rewrite"),
+    Row(30, "FILL", ANY, None, "is_entry_duplicate", "ignore_duplicate"),
+    Row(31, "FILL", ANY, None, "is_exit_duplicate", "ignore_duplicate"),
+    Row(32, "FILL", ANY, None, "is_foreign_order", "ignore_foreign_order"),
+    Row(33, "FILL", ANY, None, None, "refuse_invalid_event"),
     # EXIT
     Row(13, "EXIT", CAN_EXIT, EXIT_SENT, "can_exit", "send_exit"),
     Row(14, "EXIT", (ENTRY_PARTIAL,), EXIT_REQUESTED, "can_request_exit", "request_exit"),
@@ -539,28 +581,29 @@ ROWS: Final[tuple[Row, ...]] = (
     Row(18, "EXIT", (EXIT_REQUESTED, *EXIT_ENDING), None, None, "refuse_exit_in_progress"),
     Row(17, "EXIT", (*ENTRY_REMAINDER_LIVE, *CAN_EXIT), None, None, "refuse_invalid_intent"),
     # CANCEL
-    Row(30, "CANCEL", ENTRY_LIVE, ENTRY_CANCELLING, "is_live_entry_order", "cancel_order"),
-    Row(31, "CANCEL", EXIT_LIVE, EXIT_CANCELLING, "is_live_exit_order", "cancel_order"),
-    Row(32, "CANCEL", ANY, None, None, "ignore_no_live_order"),
+    Row(34, "CANCEL", ENTRY_LIVE, ENTRY_CANCELLING, "is_live_entry_order", "cancel_order"),
+    Row(35, "CANCEL", EXIT_LIVE, EXIT_CANCELLING, "is_live_exit_order", "cancel_order"),
+    Row(36, "CANCEL", ANY, None, None, "ignore_no_live_order"),
     # CANCELLED / EXPIRED: the venue ended an order
-    Row(33, "CANCELLED", (ENTRY_SUBMITTED, ENTRY_WORKING, ENTRY_CANCELLING), IDLE, "entry_ended_unfilled", "accept"),
-    Row(35, "CANCELLED", ENTRY_REMAINDER_LIVE, POSITION_OPEN, "entry_ended_part_filled", "accept"),
-    Row(37, "CANCELLED", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_order", "send_requested_exit"),
-    Row(39, "CANCELLED", EXIT_ENDING, POSITION_OPEN, "exit_ended_unfilled", "accept"),
-    Row(41, "CANCELLED", EXIT_ENDING, PARTIALLY_CLOSED, "exit_ended_part_filled", "accept"),
-    Row(43, "CANCELLED", ANY, None, None, "ignore_stale"),
-    Row(34, "EXPIRED", (ENTRY_SUBMITTED, ENTRY_WORKING, ENTRY_CANCELLING), IDLE, "entry_ended_unfilled", "accept"),
-    Row(36, "EXPIRED", ENTRY_REMAINDER_LIVE, POSITION_OPEN, "entry_ended_part_filled", "accept"),
-    Row(38, "EXPIRED", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_order", "send_requested_exit"),
-    Row(40, "EXPIRED", EXIT_ENDING, POSITION_OPEN, "exit_ended_unfilled", "accept"),
-    Row(42, "EXPIRED", EXIT_ENDING, PARTIALLY_CLOSED, "exit_ended_part_filled", "accept"),
-    Row(44, "EXPIRED", ANY, None, None, "ignore_stale"),
+    Row(37, "CANCELLED", (ENTRY_SUBMITTED, ENTRY_WORKING, ENTRY_CANCELLING), IDLE, "entry_ended_unfilled", "accept"),
+    Row(39, "CANCELLED", ENTRY_REMAINDER_LIVE, POSITION_OPEN, "entry_ended_part_filled", "accept"),
+    Row(41, "CANCELLED", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_order", "send_requested_exit"),
+    Row(43, "CANCELLED", EXIT_ENDING, POSITION_OPEN, "exit_ended_unfilled", "accept"),
+    Row(45, "CANCELLED", EXIT_ENDING, PARTIALLY_CLOSED, "exit_ended_part_filled", "accept"),
+    Row(47, "CANCELLED", ANY, None, None, "ignore_stale"),
+    Row(38, "EXPIRED", (ENTRY_SUBMITTED, ENTRY_WORKING, ENTRY_CANCELLING), IDLE, "entry_ended_unfilled", "accept"),
+    Row(40, "EXPIRED", ENTRY_REMAINDER_LIVE, POSITION_OPEN, "entry_ended_part_filled", "accept"),
+    Row(42, "EXPIRED", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_order", "send_requested_exit"),
+    Row(44, "EXPIRED", EXIT_ENDING, POSITION_OPEN, "exit_ended_unfilled", "accept"),
+    Row(46, "EXPIRED", EXIT_ENDING, PARTIALLY_CLOSED, "exit_ended_part_filled", "accept"),
+    Row(48, "EXPIRED", ANY, None, None, "ignore_stale"),
     # marks, freezes, audit
-    Row(47, "MARK_PRICE", ANY, None, "is_sane_price", "track_mark"),
-    Row(48, "MARK_PRICE", ANY, None, None, "refuse_invalid_intent"),
-    Row(49, "FREEZE_ENTRIES", ANY, None, None, "freeze_entries"),
-    Row(50, "UNFREEZE_ENTRIES", ANY, None, None, "unfreeze_entries"),
-    Row(51, "TRADE_WRITTEN", (CLOSED,), TRADE_TERMINAL_WRITTEN, None, "accept"),
+    Row(51, "MARK_PRICE", ANY, None, "is_sane_price", "track_mark"),
+    Row(52, "MARK_PRICE", ANY, None, None, "refuse_invalid_intent"),
+    Row(53, "FREEZE_ENTRIES", ANY, None, None, "freeze_entries"),
+    Row(54, "UNFREEZE_ENTRIES", ANY, None, None, "unfreeze_entries"),
+    Row(55, "TRADE_WRITTEN", (CLOSED,), TRADE_TERMINAL_WRITTEN, None, "accept"),
+    Row(56, "TRADE_WRITTEN", (TRADE_TERMINAL_WRITTEN,), None, None, "accept"),
 )
 """Every row of docs/machines/slot.md, grouped by event, each event's rows in the order they are tried."""
 

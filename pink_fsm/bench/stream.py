@@ -125,10 +125,18 @@ class _Session:
     # ------------------------------------------------------------------ venue reports
 
     def report(self, frame: dict[str, Any]) -> Step:
+        settled_fee = frame["cum_fee_usdt"]
+        if self.chance(0.06):  # booked first at a predicted fee, then settled with the actual one
+            frame = {**frame, "cum_fee_usdt": settled_fee * Decimal("0.9")}
         step = self.send("FILL", **frame)
         if self.chance(0.08):  # the user stream repeats a frame (D14)
             self.send("FILL", **frame)
+        if frame["cum_fee_usdt"] != settled_fee:
+            self.settle(frame, settled_fee)
         return step
+
+    def settle(self, frame: dict[str, Any], fee_usdt: Decimal) -> None:
+        self.send("FILL", **{**frame, "cum_fee_usdt": fee_usdt})
 
     def execute(self, venue: _VenueOrder, complete: bool) -> dict[str, Any]:
         lots = venue.remaining_lots if complete else self.rng.randint(1, max(1, venue.remaining_lots - 1))
@@ -380,6 +388,15 @@ class _Session:
         else:
             self.send("TRADE_WRITTEN")
             self.in_flight.clear()
+            if self.chance(0.3):
+                # A fee settles after the record was written: the record is rewritten, then durable again.
+                m = self.slot.model
+                entry = self.chance(0.5)
+                self.send("FILL", order=m.entry_order if entry else m.exit_order,
+                          cum_lots=m.entry_filled_lots if entry else m.exit_filled_lots,
+                          cum_quote_usdt=m.entry_cost_usdt if entry else m.exit_order_cost_usdt,
+                          cum_fee_usdt=(m.entry_fee_usdt if entry else m.exit_order_fee_usdt) + Decimal("0.01"))
+                self.send("TRADE_WRITTEN")
 
     # ------------------------------------------------------------------ a whole trade
 

@@ -129,7 +129,9 @@ def _fill(o: Mapping[str, Any], ref: OrderRef, ts_ms: int, cum_qty: Decimal) -> 
     fee_raw = o.get("n")
     # BingX reports the commission as a negative number when paid; the book counts fees paid as positive.
     fee = None if fee_raw in (None, "") else -_decimal(fee_raw, "n (commission)")
-    exec_raw = o.get("t") or f"{ref.venue_id or ref.client_id}:{cum_qty.normalize()}"
+    # Without a venue trade id, the execution is named by order, cumulative qty and fee: the same execution
+    # reported again with its settled fee is a new report, an exact repeat is not.
+    exec_raw = o.get("t") or f"{ref.venue_id or ref.client_id}:{cum_qty.normalize()}:{fee_raw or '-'}"
     try:
         exec_id = ExecId(str(exec_raw))
     except ValueError as exc:
