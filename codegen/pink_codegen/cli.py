@@ -157,6 +157,76 @@ def explain_cmd(
         raise typer.Exit(2) from None
 
 
+@app.command("verify")
+def verify_cmd(
+    profile: Annotated[str, typer.Option("--profile", help="Bounds: smoke (a second), default (about a minute), "
+                                                          "deep (long)")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+    trace_out: Annotated[Path | None, typer.Option("--trace-out", help="Write the counterexample (if any) as "
+                                                                      "JSON to this file")] = None,
+    max_states: Annotated[int, typer.Option("--max-states", min=1000, help="Stop (incomplete) after this many "
+                                                                           "states")] = 2_000_000,
+    spec: SpecOpt = None,
+) -> None:
+    """Model-check the slot machine composed with a venue and a policy environment: every invariant of the
+    spec and the catalogue in every reachable state, and that flat is always reachable without further faults.
+    Exits 1 on a violation (printing the shortest counterexample), 3 when the search hit --max-states."""
+    from rich.progress import Progress
+
+    from pink_codegen.verify.checker import check
+    from pink_codegen.verify.model import PROFILES, ComposedModel
+    from pink_codegen.verify.report import describe_invariant, dumps, result_json, violation_text
+
+    if profile not in PROFILES:
+        err_console.print(f"error: unknown profile {profile!r}; profiles: {', '.join(PROFILES)}", markup=False)
+        raise typer.Exit(2)
+    spec_dir, _ = _resolve(spec, None)
+    try:
+        slot = next((m for m, _ in load_specs(spec_dir, find_project_root(spec_dir) or spec_dir) if m.name == "slot"),
+                    None)
+    except SpecError as exc:
+        _report_spec_error(exc)
+        raise typer.Exit(1) from None
+    if slot is None:
+        err_console.print(f"error: no slot machine in {spec_dir}", markup=False)
+        raise typer.Exit(2)
+    model = ComposedModel(slot, PROFILES[profile])
+    with Progress(console=err_console, transient=True, disable=as_json) as bar:
+        task = bar.add_task(f"verify ({profile})", total=None)
+        result = check(model, max_states=max_states,
+                       progress=lambda n, t, d: bar.update(task, description=f"verify ({profile}): {n:,} states, "
+                                                                             f"{t:,} transitions, depth {d}"))
+    if trace_out is not None and result.violations:
+        trace_out.write_text(json.dumps(result_json(result)["violations"][0], indent=2) + "\n")
+    if as_json:
+        print(dumps(result))
+    else:
+        table = Table(title=f"pink-codegen verify ({profile})")
+        for col in ("invariant", "catalogue", "verdict"):
+            table.add_column(col)
+        catalogue = {inv.name: inv.catalogue for inv in slot.invariants}
+        from pink_codegen.verify.checker import COMPOSED
+
+        for name, verdict in result.verdicts.items():
+            cat = catalogue.get(name) or (COMPOSED[name][0] if name in COMPOSED else "no_stranded_exit")
+            table.add_row(name, cat, verdict)
+        out_console.print(table)
+        out_console.print(f"{result.states:,} states, {result.transitions:,} transitions, max depth "
+                          f"{result.max_depth}, {result.seconds:.1f} s ({result.states_per_s:,.0f} states/s), "
+                          f"{'complete' if result.complete else 'INCOMPLETE (raise --max-states)'}", markup=False)
+        if result.dead_rows:
+            out_console.print(f"rows never fired within these bounds: {', '.join(map(str, result.dead_rows))}",
+                              markup=False)
+        for v in result.violations:
+            err_console.print(violation_text(v), markup=False, highlight=False)
+            if describe_invariant(v.invariant):
+                err_console.print(f"({v.invariant}: {describe_invariant(v.invariant)})", markup=False)
+    if result.violations:
+        raise typer.Exit(1)
+    if not result.complete:
+        raise typer.Exit(3)
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the pink-codegen version."""

@@ -226,6 +226,12 @@ class SlotBook:
 
     # ------------------------------------------------------------------ guards: order identity
 
+    def is_unfilled_entry_order(self, *, order: int) -> bool:
+        return order == self.entry_order and self.entry_filled_lots == 0
+
+    def is_unfilled_exit_order(self, *, order: int) -> bool:
+        return order == self.exit_order and self.exit_filled_lots == 0
+
     def is_entry_order(self, *, order: int) -> bool:
         return order == self.entry_order
 
@@ -547,10 +553,10 @@ ROWS: Final[tuple[Row, ...]] = (
     # ACK / REJECT
     Row(5, "ACK", (ENTRY_SUBMITTED,), ENTRY_WORKING, "is_entry_order", "accept"),
     Row(19, "ACK", (EXIT_SENT,), EXIT_ACKED, "is_exit_order", "accept"),
-    Row(49, "ACK", ANY, None, None, "ignore_stale"),
-    Row(6, "REJECT", (ENTRY_SUBMITTED,), ORDER_REJECTED, "is_entry_order", "accept"),
-    Row(20, "REJECT", (EXIT_SENT,), EXIT_REJECTED, "is_exit_order", "accept"),
-    Row(50, "REJECT", ANY, None, None, "ignore_stale"),
+    Row(50, "ACK", ANY, None, None, "ignore_stale"),
+    Row(6, "REJECT", (ENTRY_SUBMITTED, ENTRY_CANCELLING), ORDER_REJECTED, "is_unfilled_entry_order", "accept"),
+    Row(20, "REJECT", (EXIT_SENT, EXIT_CANCELLING), EXIT_REJECTED, "is_unfilled_exit_order", "accept"),
+    Row(51, "REJECT", ANY, None, None, "ignore_stale"),
     # FILL: entry fills by identity first (D3), then exit fills, then the reports that change nothing
     Row(8, "FILL", (*ENTRY_LIVE, ENTRY_CANCELLING), POSITION_OPEN, "is_entry_fill_complete", "book_entry_fill"),
     Row(10, "FILL", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_fill_complete", "book_entry_fill_and_send_exit"),
@@ -563,15 +569,16 @@ ROWS: Final[tuple[Row, ...]] = (
     Row(22, "FILL", EXIT_LIVE, PARTIALLY_CLOSED, "is_exit_fill_order_done", "book_exit_fill"),
     Row(23, "FILL", EXIT_CAN_CLOSE, CLOSED, "is_exit_fill_closing", "book_exit_fill_and_close"),
     Row(24, "FILL", EXIT_FILL_LATE, None, "is_exit_fill_partial", "book_exit_fill"),
-    Row(25, "FILL", EXIT_FILL_LATE, None, "is_exit_fill_order_done", "book_exit_fill"),
-    Row(26, "FILL", NOT_CLOSED, None, "is_entry_fee_settlement", "settle_entry_fee"),
-    Row(27, "FILL", CLOSED_STATES, None, "is_entry_fee_settlement", "settle_entry_fee_and_rewrite"),
-    Row(28, "FILL", NOT_CLOSED, None, "is_exit_fee_settlement", "settle_exit_fee"),
-    Row(29, "FILL", CLOSED_STATES, None, "is_exit_fee_settlement", "settle_exit_fee_and_rewrite"),
-    Row(30, "FILL", ANY, None, "is_entry_duplicate", "ignore_duplicate"),
-    Row(31, "FILL", ANY, None, "is_exit_duplicate", "ignore_duplicate"),
-    Row(32, "FILL", ANY, None, "is_foreign_order", "ignore_foreign_order"),
-    Row(33, "FILL", ANY, None, None, "refuse_invalid_event"),
+    Row(25, "FILL", (EXIT_CANCELLING,), PARTIALLY_CLOSED, "is_exit_fill_order_done", "book_exit_fill"),
+    Row(26, "FILL", (POSITION_OPEN, PARTIALLY_CLOSED), None, "is_exit_fill_order_done", "book_exit_fill"),
+    Row(27, "FILL", NOT_CLOSED, None, "is_entry_fee_settlement", "settle_entry_fee"),
+    Row(28, "FILL", CLOSED_STATES, None, "is_entry_fee_settlement", "settle_entry_fee_and_rewrite"),
+    Row(29, "FILL", NOT_CLOSED, None, "is_exit_fee_settlement", "settle_exit_fee"),
+    Row(30, "FILL", CLOSED_STATES, None, "is_exit_fee_settlement", "settle_exit_fee_and_rewrite"),
+    Row(31, "FILL", ANY, None, "is_entry_duplicate", "ignore_duplicate"),
+    Row(32, "FILL", ANY, None, "is_exit_duplicate", "ignore_duplicate"),
+    Row(33, "FILL", ANY, None, "is_foreign_order", "ignore_foreign_order"),
+    Row(34, "FILL", ANY, None, None, "refuse_invalid_event"),
     # EXIT
     Row(13, "EXIT", CAN_EXIT, EXIT_SENT, "can_exit", "send_exit"),
     Row(14, "EXIT", (ENTRY_PARTIAL,), EXIT_REQUESTED, "can_request_exit", "request_exit"),
@@ -581,29 +588,29 @@ ROWS: Final[tuple[Row, ...]] = (
     Row(18, "EXIT", (EXIT_REQUESTED, *EXIT_ENDING), None, None, "refuse_exit_in_progress"),
     Row(17, "EXIT", (*ENTRY_REMAINDER_LIVE, *CAN_EXIT), None, None, "refuse_invalid_intent"),
     # CANCEL
-    Row(34, "CANCEL", ENTRY_LIVE, ENTRY_CANCELLING, "is_live_entry_order", "cancel_order"),
-    Row(35, "CANCEL", EXIT_LIVE, EXIT_CANCELLING, "is_live_exit_order", "cancel_order"),
-    Row(36, "CANCEL", ANY, None, None, "ignore_no_live_order"),
+    Row(35, "CANCEL", ENTRY_LIVE, ENTRY_CANCELLING, "is_live_entry_order", "cancel_order"),
+    Row(36, "CANCEL", EXIT_LIVE, EXIT_CANCELLING, "is_live_exit_order", "cancel_order"),
+    Row(37, "CANCEL", ANY, None, None, "ignore_no_live_order"),
     # CANCELLED / EXPIRED: the venue ended an order
-    Row(37, "CANCELLED", (ENTRY_SUBMITTED, ENTRY_WORKING, ENTRY_CANCELLING), IDLE, "entry_ended_unfilled", "accept"),
-    Row(39, "CANCELLED", ENTRY_REMAINDER_LIVE, POSITION_OPEN, "entry_ended_part_filled", "accept"),
-    Row(41, "CANCELLED", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_order", "send_requested_exit"),
-    Row(43, "CANCELLED", EXIT_ENDING, POSITION_OPEN, "exit_ended_unfilled", "accept"),
-    Row(45, "CANCELLED", EXIT_ENDING, PARTIALLY_CLOSED, "exit_ended_part_filled", "accept"),
-    Row(47, "CANCELLED", ANY, None, None, "ignore_stale"),
-    Row(38, "EXPIRED", (ENTRY_SUBMITTED, ENTRY_WORKING, ENTRY_CANCELLING), IDLE, "entry_ended_unfilled", "accept"),
-    Row(40, "EXPIRED", ENTRY_REMAINDER_LIVE, POSITION_OPEN, "entry_ended_part_filled", "accept"),
-    Row(42, "EXPIRED", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_order", "send_requested_exit"),
-    Row(44, "EXPIRED", EXIT_ENDING, POSITION_OPEN, "exit_ended_unfilled", "accept"),
-    Row(46, "EXPIRED", EXIT_ENDING, PARTIALLY_CLOSED, "exit_ended_part_filled", "accept"),
-    Row(48, "EXPIRED", ANY, None, None, "ignore_stale"),
+    Row(38, "CANCELLED", (ENTRY_SUBMITTED, ENTRY_WORKING, ENTRY_CANCELLING), IDLE, "entry_ended_unfilled", "accept"),
+    Row(40, "CANCELLED", ENTRY_REMAINDER_LIVE, POSITION_OPEN, "entry_ended_part_filled", "accept"),
+    Row(42, "CANCELLED", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_order", "send_requested_exit"),
+    Row(44, "CANCELLED", EXIT_ENDING, POSITION_OPEN, "exit_ended_unfilled", "accept"),
+    Row(46, "CANCELLED", EXIT_ENDING, PARTIALLY_CLOSED, "exit_ended_part_filled", "accept"),
+    Row(48, "CANCELLED", ANY, None, None, "ignore_stale"),
+    Row(39, "EXPIRED", (ENTRY_SUBMITTED, ENTRY_WORKING, ENTRY_CANCELLING), IDLE, "entry_ended_unfilled", "accept"),
+    Row(41, "EXPIRED", ENTRY_REMAINDER_LIVE, POSITION_OPEN, "entry_ended_part_filled", "accept"),
+    Row(43, "EXPIRED", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_order", "send_requested_exit"),
+    Row(45, "EXPIRED", EXIT_ENDING, POSITION_OPEN, "exit_ended_unfilled", "accept"),
+    Row(47, "EXPIRED", EXIT_ENDING, PARTIALLY_CLOSED, "exit_ended_part_filled", "accept"),
+    Row(49, "EXPIRED", ANY, None, None, "ignore_stale"),
     # marks, freezes, audit
-    Row(51, "MARK_PRICE", ANY, None, "is_sane_price", "track_mark"),
-    Row(52, "MARK_PRICE", ANY, None, None, "refuse_invalid_intent"),
-    Row(53, "FREEZE_ENTRIES", ANY, None, None, "freeze_entries"),
-    Row(54, "UNFREEZE_ENTRIES", ANY, None, None, "unfreeze_entries"),
-    Row(55, "TRADE_WRITTEN", (CLOSED,), TRADE_TERMINAL_WRITTEN, None, "accept"),
-    Row(56, "TRADE_WRITTEN", (TRADE_TERMINAL_WRITTEN,), None, None, "accept"),
+    Row(52, "MARK_PRICE", ANY, None, "is_sane_price", "track_mark"),
+    Row(53, "MARK_PRICE", ANY, None, None, "refuse_invalid_intent"),
+    Row(54, "FREEZE_ENTRIES", ANY, None, None, "freeze_entries"),
+    Row(55, "UNFREEZE_ENTRIES", ANY, None, None, "unfreeze_entries"),
+    Row(56, "TRADE_WRITTEN", (CLOSED,), TRADE_TERMINAL_WRITTEN, None, "accept"),
+    Row(57, "TRADE_WRITTEN", (TRADE_TERMINAL_WRITTEN,), None, None, "accept"),
 )
 """Every row of docs/machines/slot.md, grouped by event, each event's rows in the order they are tried."""
 

@@ -1,0 +1,1 @@
+"""`pink-codegen verify`: exhaustive model checking of the composed slot model within bounds."""

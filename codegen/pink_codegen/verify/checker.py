@@ -1,0 +1,196 @@
+"""Explicit-state breadth-first search of the composed model, with the shortest counterexample.
+
+Every reachable state is checked against the slot spec's invariants (exact interpreter) and the composed
+invariants below, which compare the slot's book with venue truth. After the search, `no_stranded_exit` is
+checked as a reachability property: from every reachable state, a flat state (no venue position, no live
+order) must be reachable without further faults. Breadth-first order makes every counterexample a shortest
+one. Rows never fired are reported as dead spec (within the bounds).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from fractions import Fraction
+
+import attrs
+
+from pink_codegen.exact import BoundError
+from pink_codegen.verify.model import ComposedModel, State
+
+# Composed invariants: name -> (catalogue, why). Checked on every reachable state.
+COMPOSED = {
+    "books_match_venue": ("fill_identity", "the slot's entry and exit lots equal what the venue executed for them"),
+    "one_entry_exposure": ("no_double_entry", "never more than one live entry order, never more position than "
+                                              "the current trade asked for"),
+    "booked_at_venue_prices": ("true_fill_price", "the slot's entry and exit quotes equal the venue's fill quotes"),
+    "closed_pnl_is_price_change": ("no_leverage_inflation", "a closed trade's realised PnL is the venue's quote "
+                                                            "difference, whatever the leverage"),
+}
+
+
+@attrs.frozen
+class Violation:
+    invariant: str
+    catalogue: str
+    detail: str
+    trace: tuple[tuple[str, str, str], ...]  # (action, slot state after, outcome)
+
+
+@attrs.frozen
+class CheckResult:
+    profile: str
+    states: int
+    transitions: int
+    max_depth: int
+    seconds: float
+    complete: bool
+    violations: tuple[Violation, ...]
+    fired_rows: frozenset[int]
+    dead_rows: tuple[int, ...]
+    verdicts: dict[str, str]
+
+    @property
+    def states_per_s(self) -> float:
+        return self.states / self.seconds if self.seconds > 0 else 0.0
+
+
+def composed_violations(m: ComposedModel, s: State) -> list[tuple[str, str]]:
+    """(invariant, detail) for each composed invariant that fails in s."""
+    out: list[tuple[str, str]] = []
+    var = m.var
+    trade = var(s, "trade_seq")
+    entry = next((o for o in s.orders if o.ref == var(s, "entry_order")), None)
+    exits = [o for o in s.orders if o.role == "EXIT" and o.trade == trade]
+    exited = sum(o.filled_lots for o in exits)
+    entry_filled = entry.filled_lots if entry is not None else 0
+    if var(s, "entry_filled_lots") != entry_filled or var(s, "exited_lots") != exited:
+        out.append(("books_match_venue", f"slot entry {var(s, 'entry_filled_lots')}/exited {var(s, 'exited_lots')} "
+                                         f"lots, venue executed {entry_filled}/{exited}"))
+    live_entries = [o for o in s.orders if o.role == "ENTRY" and o.live]
+    target = var(s, "entry_target_lots")
+    assert isinstance(target, int)
+    if len(live_entries) > 1 or abs(s.position_lots) > target:
+        out.append(("one_entry_exposure", f"{len(live_entries)} live entry orders, venue position "
+                                          f"{s.position_lots} lots for a trade of {target}"))
+    entry_quote = entry.quote if entry is not None else Fraction(0)
+    exit_quote = sum((o.quote for o in exits), Fraction(0))
+    if var(s, "entry_cost_usdt") != entry_quote or var(s, "exit_cost_usdt") != exit_quote:
+        out.append(("booked_at_venue_prices", f"slot quotes entry {var(s, 'entry_cost_usdt')} exit "
+                                              f"{var(s, 'exit_cost_usdt')}, venue {entry_quote} / {exit_quote}"))
+    if s.slot_state in ("CLOSED", "TRADE_TERMINAL_WRITTEN") and var(s, "entry_filled_lots") == exited:
+        expected = entry_quote - exit_quote  # the model's trades are SHORT
+        if var(s, "realised_pnl_usdt") != expected:
+            out.append(("closed_pnl_is_price_change", f"realised {var(s, 'realised_pnl_usdt')}, venue quotes give "
+                                                      f"{expected}"))
+    return out
+
+
+def _flat(s: State) -> bool:
+    return s.position_lots == 0 and not any(o.live for o in s.orders)
+
+
+def check(m: ComposedModel, max_states: int = 2_000_000,
+          progress: Callable[[int, int, int], None] | None = None) -> CheckResult:
+    """Breadth-first search; stops at the first violation (its trace is a shortest one) or when done."""
+    started = time.perf_counter()
+    init = m.initial()
+    index: dict[State, int] = {init: 0}
+    states: list[State] = [init]
+    parent: list[tuple[int, str, str]] = [(-1, "", "")]  # (parent id, action label, outcome)
+    depth = [0]
+    good_edges: list[list[int]] = [[]]  # non-fault successors, for the reachability of flat states
+    fired: set[int] = set()
+    transitions = 0
+    queue = deque([0])
+    violations: list[Violation] = []
+    slot_invariants = {inv.name: inv.catalogue for inv in m.ir.invariants}
+
+    def trace(i: int, last: tuple[str, str, str] | None = None) -> tuple[tuple[str, str, str], ...]:
+        steps: list[tuple[str, str, str]] = []
+        while i > 0:
+            p, label, outcome = parent[i]
+            steps.append((label, states[i].slot_state, outcome))
+            i = p
+        steps.reverse()
+        if last is not None:
+            steps.append(last)
+        return tuple(steps)
+
+    def fail(name: str, catalogue: str, detail: str, i: int, last: tuple[str, str, str] | None = None) -> None:
+        violations.append(Violation(name, catalogue, detail, trace(i, last)))
+
+    while queue and not violations:
+        i = queue.popleft()
+        s = states[i]
+        for name in m.exact.violated(s.slot_state, m.vars(s)):
+            fail(name, slot_invariants[name], "spec invariant", i)
+        for name, detail in composed_violations(m, s):
+            fail(name, COMPOSED[name][0], detail, i)
+        if violations:
+            break
+        for action in m.actions(s):
+            try:
+                nxt, outcome, row = m.apply(s, action)
+            except BoundError as exc:
+                fail("bounds", "single_book", str(exc), i, (action.label, "", "BOUND"))
+                break
+            if outcome == "UNHANDLED" and action.label.startswith("venue"):
+                fail("venue_event_handled", "no_stranded_exit", f"{action.event} not handled in {s.slot_state}",
+                     i, (action.label, s.slot_state, "UNHANDLED"))
+                break
+            if outcome == "UNHANDLED":
+                continue
+            transitions += 1
+            if row >= 0:
+                fired.add(row)
+            j = index.get(nxt)
+            if j is None:
+                j = len(states)
+                if j >= max_states:
+                    break
+                index[nxt] = j
+                states.append(nxt)
+                parent.append((i, action.label, outcome))
+                depth.append(depth[i] + 1)
+                good_edges.append([])
+                queue.append(j)
+            if not action.fault:
+                good_edges[i].append(j)
+        if progress is not None and len(states) % 5000 == 0:
+            progress(len(states), transitions, depth[-1])
+    complete = not queue and not violations and len(states) < max_states
+    verdicts = {name: "holds" for name in [*slot_invariants, *COMPOSED]}
+    if complete:
+        stranded = _unable_to_get_flat(states, good_edges)
+        if stranded is not None:
+            fail("flat_reachable", "no_stranded_exit", f"no way back to flat from {states[stranded].slot_state} "
+                                                       f"(venue position {states[stranded].position_lots})",
+                 stranded)
+    for v in violations:
+        verdicts[v.invariant] = "VIOLATED"
+    verdicts.setdefault("flat_reachable", "holds" if complete else "not checked (search incomplete)")
+    seconds = time.perf_counter() - started
+    dead = tuple(t.index for t in m.ir.transitions if t.index not in fired) if complete else ()
+    return CheckResult(m.bounds.name, len(states), transitions, max(depth), seconds, complete, tuple(violations),
+                       frozenset(fired), dead, verdicts)
+
+
+def _unable_to_get_flat(states: list[State], edges: list[list[int]]) -> int | None:
+    """The first state (in BFS order, so the shortest trace) from which no flat state is reachable."""
+    reverse: list[list[int]] = [[] for _ in states]
+    for i, succ in enumerate(edges):
+        for j in succ:
+            reverse[j].append(i)
+    good = [False] * len(states)
+    queue = deque(i for i, s in enumerate(states) if _flat(s))
+    for i in queue:
+        good[i] = True
+    while queue:
+        j = queue.popleft()
+        for i in reverse[j]:
+            if not good[i]:
+                good[i] = True
+                queue.append(i)
+    return next((i for i, ok in enumerate(good) if not ok), None)
