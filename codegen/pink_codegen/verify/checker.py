@@ -124,7 +124,8 @@ def check(m: ComposedModel, max_states: int = 2_000_000,
     while queue and not violations:
         i = queue.popleft()
         s = states[i]
-        for name in m.exact.violated(s.slot_state, m.vars(s)):
+        vars_ = m.vars(s)
+        for name in m.exact.violated(s.slot_state, vars_):
             fail(name, slot_invariants[name], "spec invariant", i)
         for name, detail in composed_violations(m, s):
             fail(name, COMPOSED[name][0], detail, i)
@@ -132,7 +133,7 @@ def check(m: ComposedModel, max_states: int = 2_000_000,
             break
         for action in m.actions(s):
             try:
-                nxt, outcome, row = m.apply(s, action)
+                nxt, outcome, row = m.apply(s, action, vars_)
             except BoundError as exc:
                 fail("bounds", "single_book", str(exc), i, (action.label, "", "BOUND"))
                 break

@@ -37,7 +37,9 @@ class Bounds:
     name: str
     max_trades: int = 1
     max_lots: int = 2
-    price_levels: tuple[Fraction, ...] = (Fraction(3), Fraction(2))  # entry fills at the first, exits at the second
+    # Entries fill at the first price, exits at the second; with the fee rate, every amount stays a whole number,
+    # which keeps states cheap to hash (a Fraction's hash costs a modular inverse).
+    price_levels: tuple[Fraction, ...] = (Fraction(3000), Fraction(2000))
     leverages: tuple[int, ...] = (3,)  # one leverage above 1 is enough to expose PnL scaled by leverage
     cancel_budget: int = 1  # policy cancels (each can start another exit order)
     reject_budget: int = 1  # venue rejections (a fault: the fault-free path is that orders execute)
@@ -56,7 +58,7 @@ PROFILES = {
 }
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class VenueOrder:
     ref: int
     role: str  # ENTRY | EXIT
@@ -70,7 +72,7 @@ class VenueOrder:
     sent_cums: tuple[int, ...] = ()  # cumulative reports already delivered (for duplicates and reordering)
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class State:
     slot_state: str
     slot_vars: tuple[ExactValue, ...]
@@ -112,7 +114,9 @@ class ComposedModel:
                      b.venue_cancel_budget, b.cancel_budget, b.reject_budget)
 
     def _pack(self, vars_: Vars) -> tuple[ExactValue, ...]:
-        return tuple(vars_[n] for n in self.var_names)
+        # Whole Fractions are stored as ints: equal and hash-equal, and much cheaper to hash.
+        return tuple(v.numerator if isinstance(v, Fraction) and v.denominator == 1 else v
+                     for v in (vars_[n] for n in self.var_names))
 
     def vars(self, s: State) -> Vars:
         return dict(zip(self.var_names, s.slot_vars, strict=True))
@@ -180,12 +184,13 @@ class ComposedModel:
 
     # ------------------------------------------------------------------ applying an action
 
-    def apply(self, s: State, a: Action) -> tuple[State, str, int]:
-        """(next state, slot outcome or "", fired row or -1). Raises BoundError from the slot."""
+    def apply(self, s: State, a: Action, vars_: Vars | None = None) -> tuple[State, str, int]:
+        """(next state, slot outcome or "", fired row or -1). Raises BoundError from the slot. Pass the
+        state's variables as a dict when you have them (the checker does, once per state)."""
         if not a.event:
             return attrs.evolve(s, recent_fill=False), "", -1
         params = dict(a.params)
-        step = self.exact.step(s.slot_state, self.vars(s), a.event, params)
+        step = self.exact.step(s.slot_state, vars_ if vars_ is not None else self.vars(s), a.event, params)
         if step is None:
             return s, "UNHANDLED", -1
         s = self._venue_after(s, a, params)
