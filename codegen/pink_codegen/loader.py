@@ -13,12 +13,11 @@ import keyword
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from pink_codegen import expr as X
-from pink_codegen.errors import Pos, Problems, SpecError, did_you_mean
+from pink_codegen.errors import Pos, Problems, SpecError, SpecProblem, did_you_mean
 from pink_codegen.ir import (
     CATALOGUE,
     Constant,
@@ -35,7 +34,6 @@ from pink_codegen.ir import (
 )
 from pink_codegen.types import (
     BOOL,
-    BUILTIN_NAMES,
     SCALAR_TYPES,
     SIDE,
     EnumType,
@@ -114,9 +112,7 @@ def load_machine_text(text: str, file: str, sha256: str | None = None) -> Machin
     return _Loader(file, digest, text).load(root)
 
 
-def _problem(pos: Pos, message: str) -> Any:
-    from pink_codegen.errors import SpecProblem
-
+def _problem(pos: Pos, message: str) -> SpecProblem:
     return SpecProblem(pos, "", message)
 
 
@@ -880,4 +876,4 @@ class _Loader:
         return out
 
 
-__all__ = ["BUILTIN_NAMES", "load_machine", "load_machine_text"]
+__all__ = ["load_machine", "load_machine_text"]

@@ -75,8 +75,6 @@ SCALAR_TYPES: dict[str, Type] = {
     "side": SIDE,
 }
 
-# Spec-language constant names that exist in every machine.
-BUILTIN_NAMES = {"NO_ORDER": ORDER_REF}
 
 ExactValue = int | Fraction | bool | str
 

@@ -71,10 +71,6 @@ class _ExactNumber(str):
     """A YAML float literal kept as its exact text."""
 
 
-def is_exact_number(value: Any) -> bool:
-    return isinstance(value, _ExactNumber)
-
-
 _STANDARD_TAG = "tag:yaml.org,2002:"
 # The tags plain YAML resolves to by itself (`=` resolves to "value", dates to "timestamp").
 _ALLOWED_TAGS = {_STANDARD_TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "value", "timestamp")}
