@@ -110,3 +110,27 @@ def test_cli_verify_json_and_counterexample_file(tmp_path: Path) -> None:
 def test_cli_verify_unknown_profile() -> None:
     result = CliRunner().invoke(app, ["verify", "--profile", "huge", "--spec", str(ROOT / "spec")])
     assert result.exit_code == 2 and "unknown profile" in result.output
+
+
+def test_emitted_regression_fails_while_the_bug_is_there_and_passes_once_fixed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'scratch'\n")
+    old, new, _, _ = MUTANTS["reject_while_cancelling_waits"]
+    (spec / "slot.yaml").write_text(mutate(old, new))
+    out = tmp_path / "regressions"
+    result = CliRunner().invoke(app, ["verify", "--profile", "smoke", "--spec", str(spec), "--emit-tests", str(out)])
+    assert result.exit_code == 1
+    emitted = sorted(out.glob("test_counterexample_*.py"))
+    assert [p.name for p in emitted] == ["test_counterexample_flat_reachable.py"]
+
+    def run() -> int:
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(emitted[0])],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False).returncode
+
+    assert run() == 1  # the defect is in the spec: the regression fails
+    (spec / "slot.yaml").write_text(SLOT_TEXT)
+    assert run() == 0  # fixed: the regression passes

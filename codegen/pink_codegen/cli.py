@@ -166,6 +166,8 @@ def verify_cmd(
                                                                       "JSON to this file")] = None,
     max_states: Annotated[int, typer.Option("--max-states", min=1000, help="Stop (incomplete) after this many "
                                                                            "states")] = 2_000_000,
+    emit_tests: Annotated[Path | None, typer.Option("--emit-tests", help="Write one pytest regression per "
+                                                                         "counterexample into this directory")] = None,
     spec: SpecOpt = None,
 ) -> None:
     """Model-check the slot machine composed with a venue and a policy environment: every invariant of the
@@ -198,6 +200,11 @@ def verify_cmd(
                                                                              f"{t:,} transitions, depth {d}"))
     if trace_out is not None and result.violations:
         trace_out.write_text(json.dumps(result_json(result)["violations"][0], indent=2) + "\n")
+    if emit_tests is not None and result.violations:
+        from pink_codegen.verify.emit import emit_tests as write_tests
+
+        for path in write_tests(result.violations, profile, emit_tests):
+            err_console.print(f"wrote {path}", markup=False)
     if as_json:
         print(dumps(result))
     else:

@@ -195,3 +195,49 @@ def _unable_to_get_flat(states: list[State], edges: list[list[int]]) -> int | No
                 good[i] = True
                 queue.append(i)
     return next((i for i, ok in enumerate(good) if not ok), None)
+
+
+# ------------------------------------------------------------------ replaying a counterexample
+
+
+class ReplayError(ValueError):
+    """A trace step names no action available in the state reached so far."""
+
+
+def replay(m: ComposedModel, labels: list[str]) -> tuple[State, list[str]]:
+    """Follow a counterexample's actions by label. Returns the last state and the properties that fail there
+    (spec and composed invariants, and `flat_reachable` when no fault-free path leads back to flat)."""
+    s = m.initial()
+    for n, label in enumerate(labels, start=1):
+        action = next((a for a in m.actions(s) if a.label == label), None)
+        if action is None:
+            raise ReplayError(f"step {n}: no action {label!r} in state {s.slot_state}")
+        try:
+            s, _, _ = m.apply(s, action)
+        except BoundError as exc:
+            return s, [f"bounds: {exc}"]
+    failing = list(m.exact.violated(s.slot_state, m.vars(s)))
+    failing += [name for name, _ in composed_violations(m, s)]
+    if not _flat_reachable_from(m, s):
+        failing.append("flat_reachable")
+    return s, failing
+
+
+def _flat_reachable_from(m: ComposedModel, start: State, limit: int = 200_000) -> bool:
+    seen = {start}
+    queue = deque([start])
+    while queue and len(seen) < limit:
+        s = queue.popleft()
+        if _flat(s):
+            return True
+        for action in m.actions(s):
+            if action.fault:
+                continue
+            try:
+                nxt, outcome, _ = m.apply(s, action)
+            except BoundError:
+                continue
+            if outcome != "UNHANDLED" and nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return False
