@@ -33,7 +33,7 @@ import yaml
 
 from pink_codegen.errors import SpecError
 from pink_codegen.loader import load_machine_text
-from pink_codegen.verify.checker import COMPOSED, check
+from pink_codegen.verify.checker import COMPOSED, REACHABILITY, check
 from pink_codegen.verify.model import Bounds, ComposedModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -266,6 +266,26 @@ CATALOGUE: tuple[Mutant, ...] = (
       "for a cancel confirmation (the first bug verify found)",
       [("  - from: [EXIT_SENT, EXIT_CANCELLING]\n    event: REJECT\n", "  - from: EXIT_SENT\n    event: REJECT\n")],
       REJECT, {"flat_reachable"}),
+    # ------------------------------------------------------------------ killed by the invariants added after review
+    M("entry_fee_cumulative_as_incremental", "D14", "the entry's cumulative fee added to the trade's fees as an "
+      "increment",
+      [("      fee_delta_usdt: cum_fee_usdt - entry_fee_usdt\n", "      fee_delta_usdt: cum_fee_usdt\n")],
+      PARTIAL_FILLS,
+      kills={"fees_match_venue"}),
+    M("enter_before_record_durable", "D12", "ENTER accepted in CLOSED, before the trade's terminal record is durable",
+      [("[IDLE, ORDER_REJECTED, TRADE_TERMINAL_WRITTEN]", "[IDLE, ORDER_REJECTED, TRADE_TERMINAL_WRITTEN, CLOSED]", 5)],
+      TWO_TRADES,
+      kills={"record_before_next_trade"}),
+    M("entry_reject_while_cancelling_waits", "no_stranded_exit", "an entry rejected while our cancel is pending "
+      "waits for a cancel confirmation that never comes",
+      [("  - from: [ENTRY_SUBMITTED, ENTRY_CANCELLING]\n    event: REJECT\n",
+        "  - from: ENTRY_SUBMITTED\n    event: REJECT\n")], REJECT,
+      kills={"slot_free_reachable"}),
+    M("exit_request_sends_no_entry_cancel", "no_stranded_exit", "EXIT during a part-filled entry waits in "
+      "EXIT_REQUESTED for the entry cancel, but never asks for it",
+      [("    emit:\n      - CANCEL_ORDER: {order: entry_order}\n    doc: >-\n      Exit while the entry remainder",
+        "    doc: >-\n      Exit while the entry remainder")], PARTIAL_FILLS,
+      kills={"cancel_in_flight"}),
 )
 
 # Plausible bugs verify does not kill today: each one names the invariant or model capability that is missing.
@@ -297,34 +317,6 @@ SURVIVORS: tuple[Mutant, ...] = (
       [("min(open_lots, leg_goal_lots - leg_exited_lots)", "leg_goal_lots - leg_exited_lots")], PARTIAL_CANCEL,
       why_survives="model capability: the policy always enters with exit_legs=1, so active_leg_lots is always the "
                    "last leg (open_lots) and no leg arithmetic is explored; needs ENTER with 2-3 legs and ratios"),
-    M("entry_fee_cumulative_as_incremental", "D14", "the entry's cumulative fee added to the trade's fees as an "
-      "increment",
-      [("      fee_delta_usdt: cum_fee_usdt - entry_fee_usdt\n", "      fee_delta_usdt: cum_fee_usdt\n")],
-      PARTIAL_FILLS,
-      why_survives="missing invariant: no property compares the slot's fees_usdt with the venue's cumulative fees "
-                   "(a `fees_match_venue` next to booked_at_venue_prices); the model's fee settlement path (a report "
-                   "repeating the cumulative execution with another fee) is never produced either"),
-    M("enter_before_record_durable", "D12", "ENTER accepted in CLOSED, before the trade's terminal record is durable",
-      [("[IDLE, ORDER_REJECTED, TRADE_TERMINAL_WRITTEN]", "[IDLE, ORDER_REJECTED, TRADE_TERMINAL_WRITTEN, CLOSED]", 5)],
-      TWO_TRADES,
-      why_survives="missing invariant: nothing says a new trade never starts while the previous terminal record is "
-                   "pending (the model tracks record_pending, no property reads it); a `record_before_reuse` "
-                   "composed invariant (single_book, D12) would kill it"),
-    M("entry_reject_while_cancelling_waits", "no_stranded_exit", "an entry rejected while our cancel is pending "
-      "waits for a cancel confirmation that never comes",
-      [("  - from: [ENTRY_SUBMITTED, ENTRY_CANCELLING]\n    event: REJECT\n",
-        "  - from: ENTRY_SUBMITTED\n    event: REJECT\n")], REJECT,
-      why_survives="missing invariant: the slot is stuck in ENTRY_CANCELLING for good, but the venue is flat, and "
-                   "flat_reachable only asks for a flat venue; a liveness property `slot_free_reachable` (from every "
-                   "state a state that accepts ENTER is reachable without faults) would kill it"),
-    M("exit_request_sends_no_entry_cancel", "no_stranded_exit", "EXIT during a part-filled entry waits in "
-      "EXIT_REQUESTED for the entry cancel, but never asks for it",
-      [("    emit:\n      - CANCEL_ORDER: {order: entry_order}\n    doc: >-\n      Exit while the entry remainder",
-        "    doc: >-\n      Exit while the entry remainder")], PARTIAL_FILLS,
-      why_survives="missing invariant: flat_reachable is satisfied because the venue may still fill the entry "
-                   "remainder, after which the exit goes out; a resting maker entry that never fills strands the "
-                   "position. Needs `cancel_in_flight` (EXIT_REQUESTED / *_CANCELLING imply the venue has our cancel "
-                   "request or the order is done) or flat reachability without relying on resting orders filling"),
     M("late_entry_fill_after_cancel_dropped", "D3", "a fill of the entry order after its cancel was confirmed "
       "(slot back in IDLE) is not booked",
       [("  - from: [IDLE, ORDER_REJECTED, CLOSED, TRADE_TERMINAL_WRITTEN]\n    event: FILL\n",
@@ -430,7 +422,7 @@ def test_catalogue_is_well_formed() -> None:
     names = [m.name for m in everything]
     assert len(names) == len(set(names))
     spec_invariants = set(yaml.safe_load(SLOT_TEXT)["invariants"])
-    known = spec_invariants | set(COMPOSED) | {"flat_reachable", "bounds", "venue_event_handled"}
+    known = spec_invariants | set(COMPOSED) | set(REACHABILITY) | {"bounds", "venue_event_handled"}
     for m in everything:
         m.text()  # asserts every anchor occurs exactly as often as declared
         assert m.bug and m.defect

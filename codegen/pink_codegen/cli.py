@@ -212,10 +212,10 @@ def verify_cmd(
         for col in ("invariant", "catalogue", "verdict"):
             table.add_column(col)
         catalogue = {inv.name: inv.catalogue for inv in slot.invariants}
-        from pink_codegen.verify.checker import COMPOSED
+        from pink_codegen.verify.checker import COMPOSED, REACHABILITY
 
         for name, verdict in result.verdicts.items():
-            cat = catalogue.get(name) or (COMPOSED[name][0] if name in COMPOSED else "no_stranded_exit")
+            cat = catalogue.get(name) or {**COMPOSED, **REACHABILITY}[name][0]
             table.add_row(name, cat, verdict)
         out_console.print(table)
         out_console.print(f"{result.states:,} states, {result.transitions:,} transitions, max depth "

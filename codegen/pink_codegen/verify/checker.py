@@ -27,7 +27,19 @@ COMPOSED = {
     "booked_at_venue_prices": ("true_fill_price", "the slot's entry and exit quotes equal the venue's fill quotes"),
     "closed_pnl_is_price_change": ("no_leverage_inflation", "a closed trade's realised PnL is the venue's quote "
                                                             "difference, whatever the leverage"),
+    "fees_match_venue": ("single_book", "the trade's fees equal what the venue charged for its orders, once"),
+    "record_before_next_trade": ("single_book", "no new trade starts before the last one's record is durable "
+                                                "(D12)"),
+    "cancel_in_flight": ("no_stranded_exit", "a slot waiting for a cancel confirmation has asked for the cancel "
+                                             "(or the order is already done)"),
 }
+
+# Reachability properties, checked on the whole explored graph (fault-free paths only).
+REACHABILITY = {
+    "flat_reachable": ("no_stranded_exit", "from every state, flat (no position, no live order) is reachable"),
+    "slot_free_reachable": ("no_stranded_exit", "from every state, a slot that accepts a new entry is reachable"),
+}
+FREE_STATES = frozenset({"IDLE", "ORDER_REJECTED", "TRADE_TERMINAL_WRITTEN"})
 
 
 @attrs.frozen
@@ -79,6 +91,18 @@ def composed_violations(m: ComposedModel, s: State) -> list[tuple[str, str]]:
     if var(s, "entry_cost_usdt") != entry_quote or var(s, "exit_cost_usdt") != exit_quote:
         out.append(("booked_at_venue_prices", f"slot quotes entry {var(s, 'entry_cost_usdt')} exit "
                                               f"{var(s, 'exit_cost_usdt')}, venue {entry_quote} / {exit_quote}"))
+    venue_fees = sum((o.quote for o in [*([entry] if entry else []), *exits]), Fraction(0)) * m.bounds.fee_rate
+    if var(s, "fees_usdt") != venue_fees:
+        out.append(("fees_match_venue", f"slot fees {var(s, 'fees_usdt')}, venue charged {venue_fees}"))
+    if s.record_pending and s.record_pending != trade:
+        out.append(("record_before_next_trade", f"trade {trade} started while the record of trade "
+                                                f"{s.record_pending} is not durable"))
+    waiting = {"EXIT_REQUESTED": "entry_order", "ENTRY_CANCELLING": "entry_order", "EXIT_CANCELLING": "exit_order"}
+    if s.slot_state in waiting:
+        ref = var(s, waiting[s.slot_state])
+        order = next((o for o in s.orders if o.ref == ref), None)
+        if order is not None and order.live and not order.cancel_requested:
+            out.append(("cancel_in_flight", f"{s.slot_state} waits for a cancel of #{ref} that was never sent"))
     if s.slot_state in ("CLOSED", "TRADE_TERMINAL_WRITTEN") and var(s, "entry_filled_lots") == exited:
         expected = entry_quote - exit_quote  # the model's trades are SHORT
         if var(s, "realised_pnl_usdt") != expected:
@@ -164,28 +188,31 @@ def check(m: ComposedModel, max_states: int = 2_000_000,
     complete = not queue and not violations and len(states) < max_states
     verdicts = {name: "holds" for name in [*slot_invariants, *COMPOSED]}
     if complete:
-        stranded = _unable_to_get_flat(states, good_edges)
-        if stranded is not None:
-            fail("flat_reachable", "no_stranded_exit", f"no way back to flat from {states[stranded].slot_state} "
-                                                       f"(venue position {states[stranded].position_lots})",
-                 stranded)
+        for name, good, what in (("flat_reachable", _flat, "flat"),
+                                 ("slot_free_reachable", lambda s: s.slot_state in FREE_STATES, "a free slot")):
+            stuck = _unable_to_reach(states, good_edges, good)
+            if stuck is not None:
+                fail(name, REACHABILITY[name][0], f"no way to {what} from {states[stuck].slot_state} (venue "
+                                                  f"position {states[stuck].position_lots})", stuck)
+                break
     for v in violations:
         verdicts[v.invariant] = "VIOLATED"
-    verdicts.setdefault("flat_reachable", "holds" if complete else "not checked (search incomplete)")
+    for name in REACHABILITY:
+        verdicts.setdefault(name, "holds" if complete and not violations else "not checked")
     seconds = time.perf_counter() - started
     dead = tuple(t.index for t in m.ir.transitions if t.index not in fired) if complete else ()
     return CheckResult(m.bounds.name, len(states), transitions, max(depth), seconds, complete, tuple(violations),
                        frozenset(fired), dead, verdicts)
 
 
-def _unable_to_get_flat(states: list[State], edges: list[list[int]]) -> int | None:
-    """The first state (in BFS order, so the shortest trace) from which no flat state is reachable."""
+def _unable_to_reach(states: list[State], edges: list[list[int]], good_state: Callable[[State], bool]) -> int | None:
+    """The first state (in BFS order, so the shortest trace) from which no good state is reachable."""
     reverse: list[list[int]] = [[] for _ in states]
     for i, succ in enumerate(edges):
         for j in succ:
             reverse[j].append(i)
     good = [False] * len(states)
-    queue = deque(i for i, s in enumerate(states) if _flat(s))
+    queue = deque(i for i, s in enumerate(states) if good_state(s))
     for i in queue:
         good[i] = True
     while queue:

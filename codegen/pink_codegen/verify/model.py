@@ -81,7 +81,7 @@ class State:
     next_ref: int
     trades: int
     recent_fill: bool
-    record_pending: bool
+    record_pending: int  # the trade whose terminal record is not durable yet (0: none)
     duplicates_left: int
     foreign_left: int
     venue_cancels_left: int
@@ -110,7 +110,7 @@ class ComposedModel:
     def initial(self) -> State:
         state, vars_ = self.exact.initial()
         b = self.bounds
-        return State(state, self._pack(vars_), (), 0, 1, 0, False, False, b.duplicate_budget, b.foreign_budget,
+        return State(state, self._pack(vars_), (), 0, 1, 0, False, 0, b.duplicate_budget, b.foreign_budget,
                      b.venue_cancel_budget, b.cancel_budget, b.reject_budget)
 
     def _pack(self, vars_: Vars) -> tuple[ExactValue, ...]:
@@ -204,7 +204,7 @@ class ComposedModel:
         if a.event == "ENTER" and step.outcome == "OK":
             s = attrs.evolve(s, trades=s.trades + 1)
         if a.event == "TRADE_WRITTEN":
-            s = attrs.evolve(s, record_pending=False)
+            s = attrs.evolve(s, record_pending=0)
         return s, step.outcome, step.transition.index
 
     def _venue_after(self, s: State, a: Action, params: dict[str, ExactValue]) -> State:
@@ -261,7 +261,9 @@ class ComposedModel:
             orders = tuple(attrs.evolve(o, cancel_requested=True) if o.ref == ref else o for o in s.orders)
             return attrs.evolve(s, orders=orders)
         if name == "TRADE_CLOSED":
-            return attrs.evolve(s, record_pending=True)
+            trade = args["trade_seq"]
+            assert isinstance(trade, int)
+            return attrs.evolve(s, record_pending=trade)
         return s
 
 

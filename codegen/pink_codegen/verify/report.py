@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pink_codegen.verify.checker import COMPOSED, CheckResult, Violation
+from pink_codegen.verify.checker import COMPOSED, REACHABILITY, CheckResult, Violation
 
 
 def result_json(r: CheckResult) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def violation_text(v: Violation) -> str:
 
 
 def describe_invariant(name: str) -> str:
-    return COMPOSED[name][1] if name in COMPOSED else ""
+    return {**COMPOSED, **REACHABILITY}.get(name, ("", ""))[1]
 
 
 def dumps(r: CheckResult) -> str:
