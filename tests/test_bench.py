@@ -217,3 +217,12 @@ def test_pink_bench_json_quick_reports_the_kernel_contract_keys() -> None:
     assert meta["mode"] == "quick" and meta["events"]["kernel"] == kernel["events"]
     assert {"kernel.us_per_event", "kernel.overhead_ratio"} <= meta["targets"].keys()
     assert all(isinstance(meta["targets"][key]["met"], bool) for key in meta["targets"])
+
+
+def test_pink_bench_json_quick_reports_the_checker_figures() -> None:
+    """`checker.states_per_s` is reported (no timing threshold here); the quick run verifies the smoke profile
+    and finds nothing wrong."""
+    result = CliRunner().invoke(app, ["bench", "--json", "--quick", "--area", "checker"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)["checker"]
+    assert figures["states_per_s"] > 0 and figures["complete"] == 1 and figures["violations"] == 0
