@@ -206,6 +206,12 @@ class Kernel:
         sign = 1 if m.side is Side.LONG else -1
         return sign * (open_lots * m.mark_px - open_lots * m.entry_cost_usdt / m.entry_filled_lots)
 
+    def fold_trade(self, trade_seq: int, net_usdt: Decimal) -> None:
+        """A trade is over for good: its net moves into the closed total, exactly once (D5)."""
+        if trade_seq > self.folded_trade_seq:
+            self.account.fold_trade(net_usdt)
+            self.folded_trade_seq = trade_seq
+
     @property
     def equity_usdt(self) -> Decimal:
         return self.capital_usdt + self.unrealised_pnl_usdt
@@ -241,10 +247,7 @@ class Kernel:
                                own_fill_age_ms=age_ms)
         if step.outcome != "OK":
             return self._result(step, ())
-        # The previous trade is over for good: its net moves into the closed total exactly once (D5).
-        if previous_seq > self.folded_trade_seq:
-            self.account.fold_trade(previous_net)
-            self.folded_trade_seq = previous_seq
+        self.fold_trade(previous_seq, previous_net)
         self.trade_symbol = e.symbol
         self.next_ref += 1
         commands: list[Command] = [SetLeverage(e.symbol, leverage)]

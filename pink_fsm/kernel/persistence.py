@@ -235,17 +235,10 @@ def _fresh_vars(kernel: Kernel) -> dict[str, Any]:
     return fresh
 
 
-def _fold_current_trade(kernel: Kernel) -> None:
-    seq = kernel.slot.model.trade_seq
-    if seq > kernel.folded_trade_seq:
-        kernel.account.fold_trade(kernel.live_net_usdt)
-        kernel.folded_trade_seq = seq
-
-
 def _adopt(kernel: Kernel, position: VenuePosition) -> None:
     contract = kernel.contracts[position.symbol]
     lots = contract.lots_floor(position.qty)
-    _fold_current_trade(kernel)
+    kernel.fold_trade(kernel.slot.model.trade_seq, kernel.live_net_usdt)
     ref = kernel.next_ref
     kernel.next_ref += 1
     values = _fresh_vars(kernel)
@@ -268,7 +261,7 @@ def _adopt(kernel: Kernel, position: VenuePosition) -> None:
 
 
 def _reset_flat(kernel: Kernel) -> None:
-    _fold_current_trade(kernel)
+    kernel.fold_trade(kernel.slot.model.trade_seq, kernel.live_net_usdt)
     kernel.slot.restore(MachineSnapshot("slot", SPEC_SHA256, "IDLE", _fresh_vars(kernel)))
 
 
