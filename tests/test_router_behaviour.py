@@ -108,3 +108,37 @@ def test_market_exit_remainder_is_resent_then_gives_up_bounded() -> None:
     assert r.cancelled().emitted == (("SEND_MARKET", {"qty_lots": 7}),)
     r.cancelled()
     assert r.cancelled().dest == "REJECTED"   # max_market_attempts reached: the slot's EXIT_REJECTED path
+
+
+def test_withdraw_cancels_the_attempt_and_never_requotes() -> None:
+    """The slot's own cancel (policy cancel, exit while the entry works) ends the order: no miss path, no MARKET."""
+    for role in (Role.ENTRY, Role.EXIT):
+        r = plan(role)
+        r.ack()
+        step = r.withdraw()
+        assert step.dest == "WITHDRAWING" and step.emitted == (("CANCEL_WORKING", {}),)
+        assert r.tick(clock_ms=10**7).dest == "WITHDRAWING"  # the TTL no longer applies
+        step = r.cancelled()
+        assert step.dest == "WITHDRAWN" and step.emitted == ()
+
+
+def test_fill_racing_a_withdrawal_is_counted() -> None:
+    r = plan(Role.ENTRY, style=Style.TAKER)
+    r.withdraw()
+    assert r.fill(cum_lots=3).dest == "WITHDRAWING" and r.model.filled_lots == 3
+    assert r.fill(cum_lots=10).dest == "FILLED"
+
+
+def test_withdraw_during_our_ttl_cancel_and_in_miss() -> None:
+    r = plan(Role.EXIT)
+    r.tick(clock_ms=10**7)
+    assert r.state == "CANCELLING"
+    step = r.withdraw()
+    assert step.dest == "WITHDRAWING" and step.emitted == ()  # our cancel is already in flight
+    assert r.cancelled().dest == "WITHDRAWN"  # not escalated to MARKET: the slot asked for the end
+    r = plan(Role.ENTRY)
+    r.reject(post_only_would_take=True)
+    assert r.withdraw().dest == "WITHDRAWN"
+    assert plan(Role.ENTRY).withdraw().dest == "WITHDRAWING"
+    idle = RouterMachine()
+    assert idle.withdraw().outcome == "NOT_APPLICABLE"  # nothing is working yet
