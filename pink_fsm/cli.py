@@ -1,4 +1,4 @@
-"""The `pink` command line. For now one command: `pink bench`."""
+"""The `pink` command line: `pink run`, `pink status`, `pink bench` (and `pink audit`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from pink_fsm.bench.runner import DEFAULT, QUICK, AreaProgressFn, area_names, load_area, run_bench
+from pink_fsm.runtime.cli import run_command, status_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="pink: the PINK trading runtime (formally specified state machines).")
@@ -113,6 +114,10 @@ def bench(
         typer.echo(text)
     else:
         _render(report, Console())
+
+
+app.command("run")(run_command)
+app.command("status")(status_command)
 
 
 def main() -> None:

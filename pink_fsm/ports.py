@@ -152,7 +152,8 @@ class Action(enum.Enum):
 
 @attrs.frozen
 class SlotView:
-    """What the policy may know about the slot. `state` is the slot machine's state name."""
+    """What the policy may know about the slot. `state` is the slot machine's state name; `ts_ms` is when the
+    view last changed (the runtime reuses an unchanged view; the scan's time is `MarketView.ts_ms`)."""
 
     ts_ms: int
     state: str

@@ -47,7 +47,7 @@ def parse_decimal(raw: object, field: str, *, positive: bool = False, non_negati
     return value
 
 
-@attrs.frozen(order=True)
+@attrs.frozen(order=True, cache_hash=True)  # hashed on every quote lookup
 class Symbol:
     """A perpetual contract, canonical `BASE-QUOTE` (BingX spelling). One normaliser for every spelling (D13):
     `Symbol.parse("FETUSDT") == Symbol.parse("fet-usdt") == Symbol.parse("FET-USDT")`."""

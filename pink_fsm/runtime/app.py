@@ -1,0 +1,191 @@
+"""`pink run` put together: configuration -> venue -> recovery -> engine -> driver -> summary and files.
+
+This module is the composition root of the runtime; it is the one place that imports the adapters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from pink_fsm.kernel import persistence
+from pink_fsm.kernel.values import ContractSpec, Symbol
+from pink_fsm.policy.loader import PolicyLoadError, load_policy
+from pink_fsm.ports import Policy
+from pink_fsm.runtime.config import ConfigError, RunConfig, parse_duration_ms
+from pink_fsm.runtime.engine import AuditSink, Engine, EngineConfig
+from pink_fsm.runtime.recovery import Recovery, recover
+from pink_fsm.runtime.sim_driver import ProgressFn, SimDriver, SimOutcome, SyncVenue
+
+LOG = logging.getLogger("pink_fsm.runtime")
+
+
+class RunError(RuntimeError):
+    """The run could not start (bad config, venue refused, audit unusable); the message says what to do."""
+
+
+@attrs.frozen
+class RunResult:
+    config: RunConfig
+    outcome: SimOutcome
+    summary: dict[str, Any]
+    recovery: Recovery
+
+
+def build_sim_venue(config: RunConfig) -> SyncVenue:
+    """The embedded simulated venue for the run's symbols, seeded by the run's seed."""
+    from pink_adapters.sim.config import FeedParams, SimConfig, default_symbols
+    from pink_adapters.sim.engine import SimEngine
+
+    options = dict(config.sim)
+    where = "[sim]"
+    try:
+        symbols = default_symbols(str(s) for s in config.symbols)
+    except ValueError as exc:
+        raise ConfigError(f"[run] symbols: {exc}") from None
+    kwargs: dict[str, Any] = {"symbols": symbols, "seed": config.seed}
+    feed: dict[str, Any] = {}
+    for key, raw in options.items():
+        if key == "quote_interval":
+            kwargs["quote_interval_ms"] = parse_duration_ms(raw, f"{where} quote_interval")
+        elif key in ("initial_balance_usdt", "funding_rate_max_abs"):
+            try:
+                kwargs[key] = Decimal(str(raw))
+            except ArithmeticError:
+                raise ConfigError(f"{where} {key}: expected a number, got {raw!r}") from None
+        elif key in ("start_ms", "default_leverage"):
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                raise ConfigError(f"{where} {key}: expected an integer, got {raw!r}")
+            kwargs[key] = raw
+        elif key == "replay":
+            kwargs["replay_path"] = Path(str(raw))
+        elif key in ("annual_vol", "drift_annual", "jumps_per_day", "jump_sigma", "half_spread_ticks"):
+            feed[key] = raw
+        else:
+            known = ("quote_interval, initial_balance_usdt, funding_rate_max_abs, start_ms, default_leverage, "
+                     "replay, annual_vol, drift_annual, jumps_per_day, jump_sigma, half_spread_ticks")
+            raise ConfigError(f"{where}: unknown key '{key}'; known keys: {known}")
+    try:
+        if feed:
+            kwargs["feed"] = FeedParams(**feed)
+        return SimEngine(SimConfig(**kwargs))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def build_policy(config: RunConfig) -> Policy:
+    options = dict(config.policy_config)
+    if config.policy == "reference" and "universe" not in options:
+        options["universe"] = [str(s) for s in config.symbols]
+    try:
+        return load_policy(config.policy, options)
+    except PolicyLoadError as exc:
+        raise ConfigError(f"[run] policy / [policy]: {exc}") from None
+
+
+def recover_from(venue: SyncVenue, config: RunConfig, contracts: Mapping[Symbol, ContractSpec],
+                 snapshot: Mapping[str, Any] | None) -> Recovery:
+    """Read the venue in the safe order (open orders, then positions, then the wallet: D9) and recover."""
+    open_orders = venue.open_orders()
+    positions = venue.positions()
+    wallet = venue.balance_usdt()
+    try:
+        return recover(contracts, config.kernel, wallet, open_orders, positions, snapshot)
+    except ValueError as exc:
+        raise RunError(f"recovery: {exc}") from None
+
+
+def load_snapshot(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        LOG.warning("snapshot_unreadable", extra={"path": str(path), "error": str(exc)})
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write, flush, fsync, then rename: a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def status_of(engine: Engine, config: RunConfig, phase: str, done_ms: int, total_ms: int) -> dict[str, Any]:
+    """The live status snapshot (`pink status` prints it)."""
+    view = engine.slot_view()
+    return {
+        "phase": phase,
+        "pid": os.getpid(),
+        "venue": config.venue,
+        "symbols": [str(s) for s in config.symbols],
+        "sim_time_ms": engine.now_ms,
+        "progress": (done_ms / total_ms) if total_ms else 1.0,
+        "slot": {
+            "state": view.state, "symbol": str(view.symbol) if view.symbol else None, "side": view.side.name,
+            "open_qty": str(view.open_qty), "entry_px": str(view.entry_px),
+            "unrealised_pnl_usdt": str(view.unrealised_pnl_usdt), "entries_allowed": view.entries_allowed,
+            "exit_pending": view.exit_pending,
+        },
+        "working_orders": [
+            {"client_id": w.working_id, "role": w.command.role, "router_state": w.machine.state,
+             "attempts": len(w.attempts)} for w in engine.router.active()
+        ],
+        "audit": {"healthy": engine.audit.healthy, "failures": engine.metrics.audit_failures,
+                  "path": str(config.audit_file)},
+        "summary": engine.summary(),
+    }
+
+
+def run_sim(config: RunConfig, progress: ProgressFn | None = None, audit: AuditSink | None = None,
+            stop: Callable[[], bool] | None = None, on_status: Callable[[dict[str, Any]], None] | None = None,
+            ) -> RunResult:
+    """A whole simulated run: it finishes by itself after `config.duration_ms` of simulated time."""
+    venue = build_sim_venue(config)
+    contracts = {s: c for s, c in venue.contracts().items() if s in config.symbols}
+    policy = build_policy(config)
+    recovery = recover_from(venue, config, contracts, None)  # a fresh simulated venue: nothing to restore
+    engine = Engine(recovery.kernel, policy, EngineConfig(exec=config.exec), audit)
+    total_ms = config.duration_ms
+
+    def report(done_ms: int, total: int, eng: Engine) -> None:
+        if progress is not None:
+            progress(done_ms, total, eng)
+        write_json_atomic(config.status_file, status_of(eng, config, "running", done_ms, total))
+
+    driver = SimDriver(venue, engine, report, stop=stop)
+    start_ms = venue.next_event_ms() or 0
+    outcome = driver.run(start_ms, total_ms, config.on_exit)
+    summary = engine.summary()
+    summary.update({
+        "simulated_hours": outcome.simulated_ms / 3_600_000,
+        "wall_s": outcome.wall_s,
+        "sim_hours_per_s": (outcome.simulated_ms / 3_600_000) / outcome.wall_s if outcome.wall_s > 0 else 0.0,
+        "venue_wallet_usdt": str(venue.balance_usdt()),
+        "on_exit": config.on_exit,
+        "flattened": outcome.flattened,
+        "stopped_early": outcome.stopped_early,
+        "audit_path": str(config.audit_file) if audit is not None else None,
+        "status_path": str(config.status_file),
+        "seed": config.seed,
+    })
+    final = status_of(engine, config, "finished", total_ms, total_ms)
+    final["summary"] = summary
+    write_json_atomic(config.status_file, final)
+    write_json_atomic(config.snapshot_file, persistence.snapshot(engine.kernel))
+    if on_status is not None:
+        on_status(final)
+    return RunResult(config, outcome, summary, recovery)
