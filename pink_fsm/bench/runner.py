@@ -51,8 +51,10 @@ AreaProgressFn = Callable[[str, str, int, int], None]
 AREA_MODULES: Final[Mapping[str, str]] = {
     "codegen": "pink_fsm.bench.codegen_area",
     "kernel": "pink_fsm.bench.kernel_area",
+    "audit": "pink_fsm.bench.audit_area",
     # The checker's area lives with the compiler: the runtime package never imports it directly.
     "checker": "pink_codegen.verify.bench_area",
+    "runtime": "pink_fsm.bench.runtime_area",
 }
 """Area name -> module exporting `AREA`. Later issues add their areas here."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +23,7 @@ from pink_fsm.ports import Policy
 from pink_fsm.runtime.config import ConfigError, RunConfig, parse_duration_ms
 from pink_fsm.runtime.engine import AuditSink, Engine, EngineConfig
 from pink_fsm.runtime.recovery import Recovery, recover
+from pink_fsm.runtime.shell import Shell, recover_async
 from pink_fsm.runtime.sim_driver import ProgressFn, SimDriver, SimOutcome, SyncVenue
 
 LOG = logging.getLogger("pink_fsm.runtime")
@@ -37,6 +39,7 @@ class RunResult:
     outcome: SimOutcome
     summary: dict[str, Any]
     recovery: Recovery
+    engine_latencies_ms: list[float] = attrs.field(factory=list)  # decision -> order, each entry
 
 
 def build_sim_venue(config: RunConfig) -> SyncVenue:
@@ -150,9 +153,83 @@ def status_of(engine: Engine, config: RunConfig, phase: str, done_ms: int, total
     }
 
 
+def run_sim_realtime(config: RunConfig, audit: AuditSink | None = None,
+                     stop_after: Callable[[Shell], None] | None = None) -> RunResult:
+    """The simulated venue behind the async venue port, driven by the asyncio shell in scaled real time
+    (`--speed 1x` or `60x`): the same engine as the virtual-clock driver, the shell a live venue uses."""
+    import asyncio
+
+    from pink_adapters.sim.port import ScaledWallClock, SimVenuePort
+
+    speed = config.speed_factor
+    assert speed is not None
+    factor: float = speed
+    sim = build_sim_venue(config)
+    start_ms = sim.next_event_ms() or 0
+    sim_clock = ScaledWallClock(start_ms, factor)
+    venue = SimVenuePort(sim, sim_clock)  # type: ignore[arg-type]
+
+    class ShellClock:
+        def now_ms(self) -> int:
+            return sim_clock.now_ms()
+
+        async def sleep(self, seconds: float) -> None:
+            await sim_clock.sleep_until(sim_clock.now_ms() + int(seconds * 1000 * factor))
+
+    async def main() -> tuple[RunResult, str]:
+        contracts = await venue.contracts(list(config.symbols))
+        recovery = await recover_async(venue, list(config.symbols), contracts, config.kernel, None)
+        engine = Engine(recovery.kernel, build_policy(config), EngineConfig(exec=config.exec), audit)
+
+        def status(eng: Engine) -> None:
+            done = max(0, eng.now_ms - start_ms)
+            write_json_atomic(config.status_file, status_of(eng, config, "running", done, config.duration_ms))
+
+        shell = Shell(venue, engine, ShellClock(), symbols=list(config.symbols), sweep_s=1.0 / factor,
+                      on_status=status)
+        if stop_after is not None:
+            stop_after(shell)
+        wall0 = time.perf_counter()
+        reason = await shell.run(until_ms=start_ms + config.duration_ms, on_exit=config.on_exit)
+        await venue.close()
+        wall_s = time.perf_counter() - wall0
+        simulated_ms = max(0, engine.now_ms - start_ms)
+        outcome = SimOutcome(start_ms, start_ms + config.duration_ms, simulated_ms, wall_s,
+                             engine.kernel.flat and config.on_exit == "flatten", "")
+        summary = _finish(engine, config, outcome, sim.balance_usdt(), audit)
+        summary["shell_stop_reason"] = reason
+        summary["venue_errors"] = shell.venue_errors
+        return RunResult(config, outcome, summary, recovery, _latencies(engine)), reason
+
+    result, _ = asyncio.run(main())
+    return result
+
+
+def _finish(engine: Engine, config: RunConfig, outcome: SimOutcome, wallet_usdt: Decimal,
+            audit: AuditSink | None) -> dict[str, Any]:
+    summary = engine.summary()
+    summary.update({
+        "simulated_hours": outcome.simulated_ms / 3_600_000,
+        "wall_s": outcome.wall_s,
+        "sim_hours_per_s": (outcome.simulated_ms / 3_600_000) / outcome.wall_s if outcome.wall_s > 0 else 0.0,
+        "venue_wallet_usdt": str(wallet_usdt),
+        "on_exit": config.on_exit,
+        "flattened": outcome.flattened,
+        "stopped_early": outcome.stopped_early,
+        "audit_path": str(config.audit_file) if audit is not None else None,
+        "status_path": str(config.status_file),
+        "seed": config.seed,
+        "speed": config.speed,
+    })
+    final = status_of(engine, config, "finished", config.duration_ms, config.duration_ms)
+    final["summary"] = summary
+    write_json_atomic(config.status_file, final)
+    write_json_atomic(config.snapshot_file, persistence.snapshot(engine.kernel))
+    return summary
+
+
 def run_sim(config: RunConfig, progress: ProgressFn | None = None, audit: AuditSink | None = None,
-            stop: Callable[[], bool] | None = None, on_status: Callable[[dict[str, Any]], None] | None = None,
-            ) -> RunResult:
+            stop: Callable[[], bool] | None = None) -> RunResult:
     """A whole simulated run: it finishes by itself after `config.duration_ms` of simulated time."""
     venue = build_sim_venue(config)
     contracts = {s: c for s, c in venue.contracts().items() if s in config.symbols}
@@ -169,23 +246,9 @@ def run_sim(config: RunConfig, progress: ProgressFn | None = None, audit: AuditS
     driver = SimDriver(venue, engine, report, stop=stop)
     start_ms = venue.next_event_ms() or 0
     outcome = driver.run(start_ms, total_ms, config.on_exit)
-    summary = engine.summary()
-    summary.update({
-        "simulated_hours": outcome.simulated_ms / 3_600_000,
-        "wall_s": outcome.wall_s,
-        "sim_hours_per_s": (outcome.simulated_ms / 3_600_000) / outcome.wall_s if outcome.wall_s > 0 else 0.0,
-        "venue_wallet_usdt": str(venue.balance_usdt()),
-        "on_exit": config.on_exit,
-        "flattened": outcome.flattened,
-        "stopped_early": outcome.stopped_early,
-        "audit_path": str(config.audit_file) if audit is not None else None,
-        "status_path": str(config.status_file),
-        "seed": config.seed,
-    })
-    final = status_of(engine, config, "finished", total_ms, total_ms)
-    final["summary"] = summary
-    write_json_atomic(config.status_file, final)
-    write_json_atomic(config.snapshot_file, persistence.snapshot(engine.kernel))
-    if on_status is not None:
-        on_status(final)
-    return RunResult(config, outcome, summary, recovery)
+    summary = _finish(engine, config, outcome, venue.balance_usdt(), audit)
+    return RunResult(config, outcome, summary, recovery, _latencies(engine))
+
+
+def _latencies(engine: Engine) -> list[float]:
+    return [ns / 1e6 for ns in engine.metrics.decision_to_order_ns]

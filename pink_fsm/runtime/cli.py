@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pink_fsm.runtime.app import RunError, RunResult, run_sim
+from pink_fsm.runtime.app import RunError, RunResult, run_sim, run_sim_realtime
 from pink_fsm.runtime.config import ConfigError, RunConfig, load_config
 from pink_fsm.runtime.engine import Engine
 
@@ -65,7 +65,8 @@ def run_command(
     duration: Annotated[str | None, typer.Option(
         "--duration", metavar="D", help="Simulated time to run, e.g. 24h, 90m, 1h30m (default 24h).")] = None,
     speed: Annotated[str | None, typer.Option(
-        "--speed", help="max (virtual clock, as fast as possible; default) or 1x (real time).")] = None,
+        "--speed", help="max (virtual clock, deterministic, as fast as possible; default) or a real-time "
+                        "multiple such as 1x or 60x (the asyncio shell, as against a live venue).")] = None,
     policy: Annotated[str | None, typer.Option(
         "--policy", metavar="SPEC", help="'reference' (default), an entry point of group pink_fsm.policies, or "
                                          "pkg.module:Class.")] = None,
@@ -98,14 +99,13 @@ def run_command(
         raise _fail(str(exc)) from None
     if cfg.venue != "sim":
         raise _fail("--venue bingx: the BingX adapter is not part of this build yet; run with --venue sim")
-    if cfg.speed != "max":
-        raise _fail("--speed 1x: real-time pacing of the simulation is not available yet; use --speed max")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     stop = _Stop()
     err = Console(stderr=True)
     try:
         with stop.installed(), _progress(err, json_only or not err.is_terminal) as progress:
-            result = run_sim(cfg, progress=progress, stop=stop)
+            realtime = cfg.speed_factor is not None
+            result = run_sim_realtime(cfg) if realtime else run_sim(cfg, progress=progress, stop=stop)
     except (ConfigError, RunError) as exc:
         raise _fail(str(exc)) from None
     if json_only:

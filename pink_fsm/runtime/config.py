@@ -53,6 +53,11 @@ class RunConfig:
     bingx: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
+    def speed_factor(self) -> float | None:
+        """None for `max` (the deterministic virtual-clock driver), else the real-time multiple."""
+        return None if self.speed == "max" else float(self.speed[:-1])
+
+    @property
     def audit_file(self) -> Path:
         return self.audit_path or self.run_dir / "audit.duckdb"
 
@@ -173,7 +178,12 @@ def _run_section(values: Mapping[str, tuple[object, str]]) -> dict[str, Any]:
         elif key == "duration":
             out["duration_ms"] = parse_duration_ms(raw, where)
         elif key == "speed":
-            out["speed"] = _choice(raw, where, ("max", "1x"))
+            text = str(raw).strip().lower()
+            real_time = re.fullmatch(r"\d+(\.\d+)?x", text) is not None and float(text[:-1]) > 0
+            if text != "max" and not real_time:
+                raise ConfigError(f"{where}: {raw!r} is not a speed; write max (virtual clock, as fast as "
+                                  f"possible) or a real-time multiple such as 1x or 60x")
+            out["speed"] = text
         elif key == "on_exit":
             out["on_exit"] = _choice(raw, where, ("keep", "flatten"))
         elif key in ("run_dir", "audit", "status"):

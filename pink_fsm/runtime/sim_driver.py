@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import attrs
 
 from pink_fsm.kernel.values import ContractSpec, Symbol
-from pink_fsm.ports import OrderRequest, PlaceResult, Quote, VenueOrder, VenuePosition
+from pink_fsm.ports import OrderRequest, PlaceResult, Quote, VenueError, VenueOrder, VenuePosition
 from pink_fsm.runtime.engine import (
     Engine,
     EngineAction,
@@ -161,9 +161,14 @@ class SimDriver:
             engine.on_gate_probe(action, self.probe())
 
     def probe(self) -> VenueSnapshot:
-        # Open orders FIRST, then positions (D9).
-        orders = tuple(self.venue.open_orders())
-        positions = tuple(self.venue.positions())
+        """Open orders FIRST, then positions (D9). A venue error is a failed probe, never a crash: the engine
+        then treats the venue as not provably flat (D8)."""
+        try:
+            orders = tuple(self.venue.open_orders())
+            positions = tuple(self.venue.positions())
+        except VenueError as exc:
+            LOG.warning("probe_failed", extra={"error": str(exc)})
+            return VenueSnapshot(False, error=str(exc))
         return VenueSnapshot(True, orders, positions)
 
     def _flatten(self, now_ms: int) -> bool:
