@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pink_fsm.audit.cli import audit_app
 from pink_fsm.bench.runner import DEFAULT, QUICK, AreaProgressFn, area_names, load_area, run_bench
 from pink_fsm.runtime.cli import run_command, status_command
 
@@ -118,6 +119,7 @@ def bench(
 
 app.command("run")(run_command)
 app.command("status")(status_command)
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

@@ -9,7 +9,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from pink_fsm.kernel import persistence
 from pink_fsm.kernel.values import ContractSpec, Symbol
 from pink_fsm.policy.loader import PolicyLoadError, load_policy
 from pink_fsm.ports import Policy
+from pink_fsm.runtime.audit_sink import DuckDbAudit
 from pink_fsm.runtime.config import ConfigError, RunConfig, parse_duration_ms
 from pink_fsm.runtime.engine import AuditSink, Engine, EngineConfig
 from pink_fsm.runtime.recovery import Recovery, recover
@@ -153,7 +155,46 @@ def status_of(engine: Engine, config: RunConfig, phase: str, done_ms: int, total
     }
 
 
-def run_sim_realtime(config: RunConfig, audit: AuditSink | None = None,
+@contextmanager
+def audit_for(config: RunConfig, recovery: Recovery, enabled: bool) -> Iterator[DuckDbAudit | None]:
+    """The run's audit log, opened after recovery: a checkpoint of the recovered kernel starts it, one of the
+    final kernel ends it. A log in use or damaged stops the run before any trading (never a silent new log)."""
+    if not enabled:
+        yield None
+        return
+    from pink_fsm.audit import AuditError, AuditLog, RunInfo
+    from pink_fsm.generated.router import SPEC_SHA256 as ROUTER_SHA
+    from pink_fsm.generated.slot import SPEC_SHA256 as SLOT_SHA
+
+    kernel = recovery.kernel
+    info = RunInfo(kernel.contracts, kernel.account.anchor_usdt, config.kernel, config.public(),
+                   {"pink-fsm": _version()}, config.seed, {"slot": SLOT_SHA, "router": ROUTER_SHA})
+    config.audit_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        log = AuditLog.open(config.audit_file, info)
+    except AuditError as exc:
+        raise RunError(f"audit log: {exc}; the runtime refuses to trade without its audit log") from None
+    sink = DuckDbAudit(log, kernel)
+    try:
+        log.checkpoint(persistence.snapshot(kernel), "start")
+        log.commit()
+        yield sink
+        log.checkpoint(persistence.snapshot(sink.kernel), "end")
+        log.commit()
+    finally:
+        log.close()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pink-fsm")
+    except PackageNotFoundError:
+        return "source"
+
+
+def run_sim_realtime(config: RunConfig, audit: bool = True,
                      stop_after: Callable[[Shell], None] | None = None) -> RunResult:
     """The simulated venue behind the async venue port, driven by the asyncio shell in scaled real time
     (`--speed 1x` or `60x`): the same engine as the virtual-clock driver, the shell a live venue uses."""
@@ -179,6 +220,10 @@ def run_sim_realtime(config: RunConfig, audit: AuditSink | None = None,
     async def main() -> tuple[RunResult, str]:
         contracts = await venue.contracts(list(config.symbols))
         recovery = await recover_async(venue, list(config.symbols), contracts, config.kernel, None)
+        with audit_for(config, recovery, audit) as sink:
+            return await trade(recovery, sink)
+
+    async def trade(recovery: Recovery, audit: DuckDbAudit | None) -> tuple[RunResult, str]:
         engine = Engine(recovery.kernel, build_policy(config), EngineConfig(exec=config.exec), audit)
 
         def status(eng: Engine) -> None:
@@ -228,13 +273,19 @@ def _finish(engine: Engine, config: RunConfig, outcome: SimOutcome, wallet_usdt:
     return summary
 
 
-def run_sim(config: RunConfig, progress: ProgressFn | None = None, audit: AuditSink | None = None,
+def run_sim(config: RunConfig, progress: ProgressFn | None = None, audit: bool = True,
             stop: Callable[[], bool] | None = None) -> RunResult:
     """A whole simulated run: it finishes by itself after `config.duration_ms` of simulated time."""
     venue = build_sim_venue(config)
     contracts = {s: c for s, c in venue.contracts().items() if s in config.symbols}
     policy = build_policy(config)
     recovery = recover_from(venue, config, contracts, None)  # a fresh simulated venue: nothing to restore
+    with audit_for(config, recovery, audit) as sink:
+        return _run_sim(config, venue, policy, recovery, sink, progress, stop)
+
+
+def _run_sim(config: RunConfig, venue: SyncVenue, policy: Policy, recovery: Recovery, audit: DuckDbAudit | None,
+             progress: ProgressFn | None, stop: Callable[[], bool] | None) -> RunResult:
     engine = Engine(recovery.kernel, policy, EngineConfig(exec=config.exec), audit)
     total_ms = config.duration_ms
 

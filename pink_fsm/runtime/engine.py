@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from pink_fsm.fsm.machine import Step
 from pink_fsm.generated.router import INVARIANTS as ROUTER_INVARIANTS
 from pink_fsm.generated.slot import INVARIANTS as SLOT_INVARIANTS
 from pink_fsm.kernel.events import (
@@ -68,6 +69,7 @@ ZERO = Decimal(0)
 ENTRY_STATES = frozenset({"ENTRY_SUBMITTED", "ENTRY_WORKING", "ENTRY_PARTIAL", "ENTRY_CANCELLING"})
 EXIT_STATES = frozenset({"EXIT_REQUESTED", "EXIT_SENT", "EXIT_ACKED", "EXIT_WORKING", "EXIT_CANCELLING"})
 NO_FILL_AGE_MS = 10**12
+COMMIT_EVERY_NS = 250_000_000  # rows that cause no action are durable within a quarter second (wall time)
 
 
 # ------------------------------------------------------------------ actions handed to the driver
@@ -111,8 +113,7 @@ class AuditSink(Protocol):
 
     def command(self, command: Command | SendOrder | CancelAttempt | SetLeverageAction, ts_ms: int) -> None: ...
 
-    def router_step(self, working_id: str, source: str, event: str, dest: str, transition_id: int,
-                    outcome: str, ts_ms: int) -> None: ...
+    def router_step(self, working_id: str, step: Step, ts_ms: int) -> None: ...
 
     def tick_batch(self, quotes: Sequence[Quote]) -> None: ...
 
@@ -128,8 +129,7 @@ class NullAudit:
     def command(self, command: Command | SendOrder | CancelAttempt | SetLeverageAction, ts_ms: int) -> None:
         pass
 
-    def router_step(self, working_id: str, source: str, event: str, dest: str, transition_id: int,
-                    outcome: str, ts_ms: int) -> None:
+    def router_step(self, working_id: str, step: Step, ts_ms: int) -> None:
         pass
 
     def tick_batch(self, quotes: Sequence[Quote]) -> None:
@@ -209,6 +209,7 @@ class Engine:
         self._recovered_orders: dict[str, Decimal] = {}
         self._next_mark_ms = 0
         self._dirty = False  # something was recorded since the last commit
+        self._last_commit_ns = perf_ns()
         self._version = 0  # bumped by every change the slot view can see; the view is cached between changes
         self._view: tuple[int, SlotView] | None = None
 
@@ -325,8 +326,12 @@ class Engine:
 
     def take_actions(self) -> list[EngineAction]:
         """Commit what this turn recorded, then hand out the actions to execute (in order)."""
-        if not self._dirty and not self._pending and not self._after_commit:
-            return []  # nothing was recorded or decided (market ticks are batched by the audit itself)
+        if not self._pending and not self._after_commit:
+            # Nothing to send: what was recorded (marks, holds, fills that cause no command) is committed with
+            # the next turn that sends something, or after `COMMIT_EVERY_NS` at the latest.
+            if self._dirty and self._perf_ns() - self._last_commit_ns >= COMMIT_EVERY_NS:
+                self._dirty = not self._commit()
+            return []
         self._dirty = False
         committed = self._commit()
         actions, self._pending = self._pending, []
@@ -498,8 +503,7 @@ class Engine:
             step = rs.step
             self.metrics.router_transitions[step.dest] += 1
             self.metrics.invariant_checks += len(ROUTER_INVARIANTS)
-            self.audit.router_step(rs.working_id, step.source, step.event, step.dest, step.transition_id,
-                                   step.outcome, self.now_ms)
+            self.audit.router_step(rs.working_id, step, self.now_ms)
         for action in out.actions:
             if isinstance(action, SendOrder | CancelAttempt):
                 self.audit.command(action, self.now_ms)
@@ -508,6 +512,7 @@ class Engine:
             self._kernel(event)
 
     def _commit(self) -> bool:
+        self._last_commit_ns = self._perf_ns()
         try:
             self.audit.commit()
         except Exception as exc:
