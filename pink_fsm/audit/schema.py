@@ -102,15 +102,17 @@ VIEWS: Final = {
             coalesce(a.filled_qty, 0) AS filled_qty, p.seq AS placed_seq, p.local_ts_ms AS placed_local_ms,
             coalesce(a.last_seq, p.seq) AS last_seq, p.run_id
         FROM placed p LEFT JOIN activity a USING (client_id)""",
-    # Upsert by trade_seq: a later RecordTrade for the same trade supersedes the earlier one (docs/design.md,
-    # "Terminal record"); `records` counts how many were written.
+    # Upsert by trade_seq within a run: a later RecordTrade for the same trade supersedes the earlier one
+    # (docs/design.md, "Terminal record"); `records` counts how many were written. A trade_seq names a trade
+    # within one kernel's life only (a run that could not restore a snapshot counts from 1 again), so the key
+    # is (run_id, trade_seq).
     "trades": f"""WITH recs AS (
-            SELECT *, count(*) OVER (PARTITION BY trade_seq) AS records FROM events
+            SELECT *, count(*) OVER (PARTITION BY run_id, trade_seq) AS records FROM events
             WHERE kind = 'command' AND event = 'RecordTrade'
-            QUALIFY row_number() OVER (PARTITION BY trade_seq ORDER BY seq DESC) = 1),
+            QUALIFY row_number() OVER (PARTITION BY run_id, trade_seq ORDER BY seq DESC) = 1),
         written AS (
-            SELECT trade_seq, max(seq) AS written_seq FROM events
-            WHERE kind = 'input' AND event = 'TradeWritten' AND outcome = 'OK' GROUP BY trade_seq)
+            SELECT run_id, trade_seq, max(seq) AS written_seq FROM events
+            WHERE kind = 'input' AND event = 'TradeWritten' AND outcome = 'OK' GROUP BY run_id, trade_seq)
         SELECT r.trade_seq, {_text('$.command.symbol')} AS symbol, {_text('$.command.side')} AS side,
             TRY_CAST(json_extract(payload, '$.command.qty_lots') AS BIGINT) AS qty_lots,
             {_num('$.command.entry_vwap_px')} AS entry_vwap_px,
@@ -118,7 +120,7 @@ VIEWS: Final = {
             {_num('$.command.realised_pnl_usdt')} - {_num('$.command.fees_usdt')} AS net_pnl_usdt,
             r.records, r.seq AS record_seq, r.local_ts_ms AS closed_local_ms, w.written_seq IS NOT NULL AS written,
             r.run_id
-        FROM recs r LEFT JOIN written w USING (trade_seq)""",
+        FROM recs r LEFT JOIN written w USING (run_id, trade_seq)""",
 }
 
 

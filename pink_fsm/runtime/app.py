@@ -225,6 +225,7 @@ def run_sim_realtime(config: RunConfig, audit: bool = True,
 
     async def trade(recovery: Recovery, audit: DuckDbAudit | None) -> tuple[RunResult, str]:
         engine = Engine(recovery.kernel, build_policy(config), EngineConfig(exec=config.exec), audit)
+        engine.apply_recovery(recovery)
 
         def status(eng: Engine) -> None:
             done = max(0, eng.now_ms - start_ms)
@@ -287,6 +288,7 @@ def run_sim(config: RunConfig, progress: ProgressFn | None = None, audit: bool =
 def _run_sim(config: RunConfig, venue: SyncVenue, policy: Policy, recovery: Recovery, audit: DuckDbAudit | None,
              progress: ProgressFn | None, stop: Callable[[], bool] | None) -> RunResult:
     engine = Engine(recovery.kernel, policy, EngineConfig(exec=config.exec), audit)
+    engine.apply_recovery(recovery)
     total_ms = config.duration_ms
 
     def report(done_ms: int, total: int, eng: Engine) -> None:

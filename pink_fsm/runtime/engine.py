@@ -63,6 +63,7 @@ from pink_fsm.runtime.exec_router import (
     RouterOutput,
     SendOrder,
 )
+from pink_fsm.runtime.recovery import Recovery
 
 LOG = logging.getLogger("pink_fsm.runtime")
 ZERO = Decimal(0)
@@ -213,6 +214,16 @@ class Engine:
         self._version = 0  # bumped by every change the slot view can see; the view is cached between changes
         self._view: tuple[int, SlotView] | None = None
 
+    def apply_recovery(self, recovery: Recovery) -> None:
+        """Queue the cancels recovery decided (own orders nobody works any more) and make the frames those
+        orders still send harmless when they only repeat what the adopted position holds."""
+        self.expect_recovered_orders(recovery.cancelled_fills())
+        for cancel in recovery.cancels:
+            action = CancelAttempt(cancel.symbol, cancel.client_id.value)
+            self._pending.append(action)
+            self.audit.command(action, self.now_ms)
+        self._dirty = self._dirty or bool(recovery.cancels)
+
     def expect_recovered_orders(self, filled_qty_by_client_id: dict[str, Decimal]) -> None:
         """Frames of these earlier-session orders repeat what the adopted position already holds: only a fill
         beyond the qty seen at recovery is new exposure (and then reaches the kernel, which freezes entries)."""
@@ -337,6 +348,8 @@ class Engine:
         actions, self._pending = self._pending, []
         sendable: list[EngineAction] = []
         for action in actions:
+            if isinstance(action, SetLeverageAction) and not committed:
+                continue  # it prepares an entry, and no entry goes out unrecorded (D12)
             if isinstance(action, SendOrder):
                 if action.role == "ENTRY" and not committed:
                     # Never act on what could not be recorded (D12): the placement resolves as refused.

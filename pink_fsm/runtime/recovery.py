@@ -34,6 +34,12 @@ class Recovery:
     orphans: tuple[str, ...]
     cancels: tuple[CancelOrder, ...]
     diagnostics: tuple[Diagnostic, ...]
+    open_orders: tuple[VenueOrder, ...] = ()  # as read at recovery (their filled qty is already in `positions`)
+
+    def cancelled_fills(self) -> dict[str, Decimal]:
+        """Filled qty, as seen at recovery, of each earlier-session order recovery cancels."""
+        cancelled = {c.client_id.value for c in self.cancels}
+        return {o.client_id: o.filled_qty for o in self.open_orders if o.client_id in cancelled}
 
 
 def recover(contracts: Mapping[Symbol, ContractSpec], config: KernelConfig, wallet_usdt: Decimal,
@@ -73,7 +79,8 @@ def recover(contracts: Mapping[Symbol, ContractSpec], config: KernelConfig, wall
         if order.client_id.startswith(prefix) and order.client_id not in named:
             cancels.append(CancelOrder(ClientOrderId(order.client_id), order.symbol))
             named.add(order.client_id)
-    return Recovery(kernel, restored, note, adopted, orphans, tuple(cancels), report.diagnostics)
+    return Recovery(kernel, restored, note, adopted, orphans, tuple(cancels), report.diagnostics,
+                    tuple(open_orders))
 
 
 def _client(raw: str) -> ClientOrderId | None:
