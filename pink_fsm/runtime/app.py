@@ -20,7 +20,7 @@ import attrs
 from pink_fsm.kernel import persistence
 from pink_fsm.kernel.values import ContractSpec, Symbol
 from pink_fsm.policy.loader import PolicyLoadError, load_policy
-from pink_fsm.ports import Policy
+from pink_fsm.ports import Policy, VenueError
 from pink_fsm.runtime.audit_sink import DuckDbAudit
 from pink_fsm.runtime.config import ConfigError, RunConfig, parse_duration_ms
 from pink_fsm.runtime.engine import AuditSink, Engine, EngineConfig
@@ -51,6 +51,16 @@ def build_sim_venue(config: RunConfig) -> SyncVenue:
 
     options = dict(config.sim)
     where = "[sim]"
+    if "remote" in options:
+        from pink_adapters.sim.remote import RemoteSimVenue
+
+        if len(options) > 1:
+            raise ConfigError(f"{where} remote: the venue process owns its configuration; remove the other "
+                              f"[sim] keys ({', '.join(sorted(k for k in options if k != 'remote'))})")
+        try:
+            return RemoteSimVenue(str(options["remote"]))
+        except VenueError as exc:
+            raise RunError(str(exc)) from None
     try:
         symbols = default_symbols(str(s) for s in config.symbols)
     except ValueError as exc:
@@ -74,7 +84,7 @@ def build_sim_venue(config: RunConfig) -> SyncVenue:
         elif key in ("annual_vol", "drift_annual", "jumps_per_day", "jump_sigma", "half_spread_ticks"):
             feed[key] = raw
         else:
-            known = ("quote_interval, initial_balance_usdt, funding_rate_max_abs, start_ms, default_leverage, "
+            known = ("remote, quote_interval, initial_balance_usdt, funding_rate_max_abs, start_ms, default_leverage, "
                      "replay, annual_vol, drift_annual, jumps_per_day, jump_sigma, half_spread_ticks")
             raise ConfigError(f"{where}: unknown key '{key}'; known keys: {known}")
     try:
@@ -105,6 +115,21 @@ def recover_from(venue: SyncVenue, config: RunConfig, contracts: Mapping[Symbol,
         return recover(contracts, config.kernel, wallet, open_orders, positions, snapshot)
     except ValueError as exc:
         raise RunError(f"recovery: {exc}") from None
+
+
+def next_session(run_dir: Path) -> str:
+    """A new session id per start in this run directory (client order ids stay unique across restarts)."""
+    path = run_dir / "session"
+    try:
+        previous = int(path.read_text(encoding="utf-8").strip() or "0")
+    except (OSError, ValueError):
+        previous = 0
+    run_dir.mkdir(parents=True, exist_ok=True)
+    session = previous + 1
+    tmp = path.with_name(".session.tmp")
+    tmp.write_text(str(session), encoding="utf-8")
+    os.replace(tmp, path)
+    return f"r{session}"
 
 
 def load_snapshot(path: Path) -> dict[str, Any] | None:
@@ -278,9 +303,21 @@ def run_sim(config: RunConfig, progress: ProgressFn | None = None, audit: bool =
             stop: Callable[[], bool] | None = None) -> RunResult:
     """A whole simulated run: it finishes by itself after `config.duration_ms` of simulated time."""
     venue = build_sim_venue(config)
-    contracts = {s: c for s, c in venue.contracts().items() if s in config.symbols}
+    snapshot: Mapping[str, Any] | None = None
+    if "remote" in config.sim:
+        # A venue that outlives this process: resume against it like against an exchange. A new session id
+        # keeps this run's client order ids apart from the earlier runs' (their orders are cancelled).
+        config = attrs.evolve(config, kernel=attrs.evolve(config.kernel, session=next_session(config.run_dir)))
+        snapshot = load_snapshot(config.snapshot_file)
+    try:
+        contracts = {s: c for s, c in venue.contracts().items() if s in config.symbols}
+    except VenueError as exc:
+        raise RunError(f"venue: {exc}") from None
+    missing = [str(s) for s in config.symbols if s not in contracts]
+    if missing:
+        raise ConfigError(f"[run] symbols: {', '.join(missing)} not listed by the venue")
     policy = build_policy(config)
-    recovery = recover_from(venue, config, contracts, None)  # a fresh simulated venue: nothing to restore
+    recovery = recover_from(venue, config, contracts, snapshot)
     with audit_for(config, recovery, audit) as sink:
         return _run_sim(config, venue, policy, recovery, sink, progress, stop)
 
@@ -295,6 +332,8 @@ def _run_sim(config: RunConfig, venue: SyncVenue, policy: Policy, recovery: Reco
         if progress is not None:
             progress(done_ms, total, eng)
         write_json_atomic(config.status_file, status_of(eng, config, "running", done_ms, total))
+        if eng.kernel.flat:  # a restart restores only a flat snapshot; keep the latest one on disk
+            write_json_atomic(config.snapshot_file, persistence.snapshot(eng.kernel))
 
     driver = SimDriver(venue, engine, report, stop=stop)
     start_ms = venue.next_event_ms() or 0

@@ -25,7 +25,7 @@ HOUR_MS = 3_600_000
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"error: {message}", markup=False, highlight=False)
     return typer.Exit(code)
 
 

@@ -55,7 +55,7 @@ def recover(contracts: Mapping[Symbol, ContractSpec], config: KernelConfig, wall
             note = ""
         except persistence.RestoreRefused as exc:
             note = str(exc)
-            LOG.warning("snapshot_not_restored", extra={"reason": note})
+            LOG.warning("snapshot not restored: %s", note)
     restored = kernel is not None
     if kernel is None:
         kernel = Kernel(contracts, wallet_usdt, config)
