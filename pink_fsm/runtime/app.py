@@ -219,8 +219,7 @@ def _version() -> str:
         return "source"
 
 
-def run_sim_realtime(config: RunConfig, audit: bool = True,
-                     stop_after: Callable[[Shell], None] | None = None) -> RunResult:
+def run_sim_realtime(config: RunConfig, audit: bool = True, stop: Callable[[], bool] | None = None) -> RunResult:
     """The simulated venue behind the async venue port, driven by the asyncio shell in scaled real time
     (`--speed 1x` or `60x`): the same engine as the virtual-clock driver, the shell a live venue uses."""
     import asyncio
@@ -258,10 +257,17 @@ def run_sim_realtime(config: RunConfig, audit: bool = True,
 
         shell = Shell(venue, engine, ShellClock(), symbols=list(config.symbols), sweep_s=1.0 / factor,
                       on_status=status)
-        if stop_after is not None:
-            stop_after(shell)
+        async def watch_stop() -> None:  # SIGINT/SIGTERM (see the CLI) end the run like its duration does
+            while stop is not None and not stop():
+                await asyncio.sleep(0.1)
+            shell.end_reason = "stopped by a signal"
+            shell.stop()
+
+        watcher = asyncio.create_task(watch_stop()) if stop is not None else None
         wall0 = time.perf_counter()
         reason = await shell.run(until_ms=start_ms + config.duration_ms, on_exit=config.on_exit)
+        if watcher is not None:
+            watcher.cancel()
         await venue.close()
         wall_s = time.perf_counter() - wall0
         simulated_ms = max(0, engine.now_ms - start_ms)

@@ -105,7 +105,7 @@ def run_command(
     try:
         with stop.installed(), _progress(err, json_only or not err.is_terminal) as progress:
             realtime = cfg.speed_factor is not None
-            result = run_sim_realtime(cfg) if realtime else run_sim(cfg, progress=progress, stop=stop)
+            result = run_sim_realtime(cfg, stop=stop) if realtime else run_sim(cfg, progress=progress, stop=stop)
     except (ConfigError, RunError) as exc:
         raise _fail(str(exc)) from None
     if json_only:

@@ -69,6 +69,7 @@ class Shell:
         self._turn = asyncio.Lock()
         self.venue_errors = 0
         self.stopped = asyncio.Event()
+        self.end_reason = "stopped"
 
     # ------------------------------------------------------------------ run
 
@@ -84,7 +85,7 @@ class Shell:
         await self._execute()  # cancels decided at recovery
         stop_wait = asyncio.create_task(self.stopped.wait())
         done, _ = await asyncio.wait([*tasks, stop_wait], return_when=asyncio.FIRST_COMPLETED)
-        reason = "stopped"
+        reason = self.end_reason
         for task in done:
             if task is not stop_wait and task.exception() is not None:
                 reason = f"task {task.get_name()} failed: {task.exception()!r}"
@@ -132,14 +133,17 @@ class Shell:
             await self._execute()
 
     async def _sweep(self, until_ms: int | None) -> None:
+        # The sweep outlives the end of the run: a flatten on exit still needs TTL expiries (a maker exit
+        # escalates to MARKET only on a sweep).
         while True:
             await self.clock.sleep(self.sweep_s)
             now = self.clock.now_ms()
             async with self._turn:
                 self.engine.on_timer(now)
             await self._execute()
-            if until_ms is not None and now >= until_ms:
-                return
+            if until_ms is not None and now >= until_ms and not self.stopped.is_set():
+                self.end_reason = "the run's duration is over"
+                self.stopped.set()
 
     async def _status(self) -> None:
         assert self.on_status is not None
