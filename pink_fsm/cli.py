@@ -1,4 +1,4 @@
-"""The `pink` command line: `pink run`, `pink status`, `pink bench` (and `pink audit`)."""
+"""The `pink` command line: `pink run`, `pink status`, `pink audit`, `pink replay`, `pink bench`."""
 
 from __future__ import annotations
 
@@ -115,6 +115,80 @@ def bench(
         typer.echo(text)
     else:
         _render(report, Console())
+
+
+@app.command()
+def replay(
+    trace: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A counterexample written by "
+                                          "`pink-codegen verify --trace-out`.")],
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="The verify profile the trace was found with (default: the trace's own, else "
+                          "'default').")] = None,
+    spec: Annotated[Path | None, typer.Option(
+        "--spec", help="Spec directory the trace was found on (default ./spec); the runtime side is always the "
+                       "installed generated machines.")] = None,
+    json_only: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """Drive a model-checker counterexample through the real runtime kernel and show where they diverge.
+
+    Every step of the trace is applied to the verified model and, translated into the kernel's own input
+    events, to a real kernel; after each step the slot state and every slot variable are compared. Exit 0: the
+    runtime did exactly what the model did; 1: it diverged (the first divergence is shown); 2: bad input.
+    Today's model has no router: the replay drives the kernel (generated slot machine, identity routing, fee
+    and account logic), not the exec router.
+    """
+    # The compiler is a build-time tool; this command alone needs it (imports point inward otherwise).
+    from pink_codegen.build import find_project_root, load_specs
+    from pink_codegen.errors import SpecError
+    from pink_codegen.verify.model import PROFILES, ComposedModel
+    from pink_codegen.verify.runtime_replay import ReplayError, load_trace, replay_on_runtime
+
+    err = Console(stderr=True, soft_wrap=True)
+    try:
+        data = json.loads(trace.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ReplayError("expected a JSON object")
+        invariant, labels = load_trace(data)
+        name = profile or str(data.get("profile") or "default")
+        if name not in PROFILES:
+            raise ReplayError(f"unknown profile {name!r}; profiles: {', '.join(PROFILES)}")
+        root = find_project_root()
+        spec_dir = spec or (root / "spec" if root else Path("spec"))
+        slot = next((m for m, _ in load_specs(spec_dir, find_project_root(spec_dir) or spec_dir)
+                     if m.name == "slot"), None)
+        if slot is None:
+            raise ReplayError(f"no slot machine in {spec_dir}")
+        report = replay_on_runtime(ComposedModel(slot, PROFILES[name]), labels, invariant)
+    except (OSError, ValueError, SpecError) as exc:  # ReplayError and JSON errors are ValueErrors
+        err.print(f"error: {trace}: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    first = report.first_divergence
+    if json_only:
+        typer.echo(json.dumps({
+            "invariant": report.invariant, "profile": report.profile,
+            "model_violations": list(report.model_violations),
+            "first_divergence": first.n if first else None,
+            "steps": [{"n": s.n, "action": s.action, "model_state": s.model_state, "model_outcome": s.model_outcome,
+                       "runtime_state": s.runtime_state, "runtime_outcome": s.runtime_outcome,
+                       "differences": list(s.differences)} for s in report.steps],
+        }, indent=2))
+    else:
+        table = Table(title=f"replay of a {report.invariant or 'trace'} counterexample ({report.profile} profile) "
+                            f"on the runtime kernel", title_justify="left")
+        for column in ("#", "action", "model", "runtime", "differences"):
+            table.add_column(column)
+        for s in report.steps:
+            style = "red" if s.diverged else ""
+            table.add_row(str(s.n), s.action, f"{s.model_state} {s.model_outcome}".strip(),
+                          f"{s.runtime_state} {s.runtime_outcome}".strip(), "; ".join(s.differences), style=style)
+        console = Console()
+        console.print(table)
+        if report.model_violations:
+            console.print(f"the model violates at the end: {', '.join(report.model_violations)}")
+        console.print(f"first divergence at step {first.n}: {first.differences[0]}" if first
+                      else "no divergence: the runtime kernel did exactly what the model did")
+    if first is not None:
+        raise typer.Exit(1)
 
 
 app.command("run")(run_command)
