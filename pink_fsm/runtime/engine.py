@@ -343,8 +343,11 @@ class Engine:
             if self._dirty and self._perf_ns() - self._last_commit_ns >= COMMIT_EVERY_NS:
                 self._dirty = not self._commit()
             return []
-        self._dirty = False
-        committed = self._commit()
+        if self._after_commit or any(not isinstance(a, ProbeEntry | ProbeGate) for a in self._pending):
+            self._dirty = False
+            committed = self._commit()
+        else:
+            committed = True  # probes only read the venue: nothing is acted on, no commit needed yet
         actions, self._pending = self._pending, []
         sendable: list[EngineAction] = []
         for action in actions:
