@@ -63,6 +63,7 @@ __all__ = [
 LOG = logging.getLogger("pink_fsm.audit")
 
 MAX_PENDING_EVENTS: Final = 200_000  # chained rows held while the file is unwritable; beyond it appends raise
+MAX_FRAME_TEXT: Final = 2_000  # a refused frame is kept as text up to this many characters
 MAX_PENDING_TICKS: Final = 200_000  # ticks held; beyond it the oldest are dropped (counted): replay needs none
 READ_COPY_INTERVAL_S: Final = 10.0
 MAX_VENUE_IDS: Final = 10_000  # venue id -> client id learned from frames, to name orders of echo-less frames
@@ -268,6 +269,16 @@ class AuditLog:
         return self._append(local_ts_ms, "router", "router", step.source, step.event, step.dest, payload,
                             venue_ts_ms=venue_ts_ms, transition_id=step.transition_id, outcome=step.outcome,
                             trade_seq=trade_seq, client_id=client_id)
+
+    def bad_frame(self, frame: object, reason: str, local_ts_ms: int | None = None) -> int:
+        """A venue frame the normaliser refused (kind `diagnostic`, event `BAD_FRAME`): kept as text, cut to
+        `MAX_FRAME_TEXT` characters, with the reason, so an operator can see what the venue sent."""
+        now = self._clock_ms() if local_ts_ms is None else local_ts_ms
+        text = repr(frame)
+        if len(text) > MAX_FRAME_TEXT:
+            text = text[:MAX_FRAME_TEXT] + f"... ({len(text)} characters)"
+        return self._append(now, "diagnostic", "kernel", "", "BAD_FRAME", "", {"frame": text, "reason": reason},
+                            outcome="BAD_FRAME")
 
     def checkpoint(self, kernel_snapshot: Mapping[str, Any], reason: str, local_ts_ms: int | None = None) -> int:
         """A kernel snapshot (`persistence.snapshot(kernel)`): at run start after recovery, after any reconcile

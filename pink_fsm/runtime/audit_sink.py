@@ -56,6 +56,9 @@ class DuckDbAudit:
     def tick_batch(self, quotes: Sequence[Quote]) -> None:
         self.log.tick_batch(quotes)
 
+    def bad_frame(self, frame: object, reason: str, ts_ms: int) -> None:
+        self.log.bad_frame(frame, reason, ts_ms)
+
     def commit(self) -> None:
         self.log.commit()
         self.log.maybe_export()

@@ -118,6 +118,8 @@ class AuditSink(Protocol):
 
     def tick_batch(self, quotes: Sequence[Quote]) -> None: ...
 
+    def bad_frame(self, frame: object, reason: str, ts_ms: int) -> None: ...
+
     def commit(self) -> None: ...
 
 
@@ -134,6 +136,9 @@ class NullAudit:
         pass
 
     def tick_batch(self, quotes: Sequence[Quote]) -> None:
+        pass
+
+    def bad_frame(self, frame: object, reason: str, ts_ms: int) -> None:
         pass
 
     def commit(self) -> None:
@@ -258,7 +263,9 @@ class Engine:
         except BadFrame as exc:
             self.metrics.bad_frames += 1
             self.kernel.counters["BAD_FRAME"] += 1
-            LOG.warning("bad_frame", extra={"detail": str(exc)})
+            LOG.warning("bad venue frame refused: %s", exc)
+            self.audit.bad_frame(frame, str(exc), self.now_ms)
+            self._dirty = True
             return
         for event in normalised.events:
             self._advance(event.ts_ms)
