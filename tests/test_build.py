@@ -90,7 +90,7 @@ def test_cli_build_json_report(project: Path) -> None:
     import json
 
     report = json.loads(result.output)
-    assert {m["name"] for m in report["machines"]} == {"router", "slot"}
+    assert {m["name"] for m in report["machines"]} == {"router", "slot", "venue"}
     assert report["stale"] == []
 
 

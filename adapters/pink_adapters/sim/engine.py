@@ -37,6 +37,7 @@ import attrs
 
 from pink_adapters.sim.config import SimConfig, SimSymbol
 from pink_adapters.sim.feed import Tick, _rng_from_state, _rng_state, make_feed
+from pink_adapters.sim.lifecycle import OrderLifecycles
 from pink_fsm.kernel.values import ClientOrderId, ContractSpec, Side, Symbol
 from pink_fsm.ports import OrderRequest, OrderType, PlaceResult, Quote, RejectCode, VenueOrder, VenuePosition
 
@@ -237,6 +238,9 @@ class SimEngine:
         self._outbox: list[dict[str, Any]] = []
         self._order_seq = 0
         self._trade_seq = 0
+        # Every accepted order runs the declared venue model (spec/venue.yaml) alongside: each report the sim
+        # emits must be the one the spec's row emits (VenueSpecBreach otherwise).
+        self._lifecycles = OrderLifecycles()
 
     # ------------------------------------------------------------------ time and market data
 
@@ -371,7 +375,10 @@ class SimEngine:
                    request.side, 1 if request.side == "BUY" else -1, request.order_type.value, lots, px_ticks, ref_px,
                    request.post_only, request.reduce_only, self._now_ms, self._now_ms)
         self._open[o.client_id] = o
+        self._lifecycles.accepted(o.seq, market=px_ticks is None, post_only=o.post_only, reduce_only=o.reduce_only,
+                                  lots=lots)
         self._emit(self._order_frame(o, NEW, NEW, ZERO))
+        self._lifecycles.reported(o.seq, "ack", NEW, 0)
         if px_ticks is None:
             self._walk(st, o, None)
             if o.status not in FINAL_STATUSES:
@@ -530,6 +537,8 @@ class SimEngine:
                                    px, fee_usdt, realised_usdt, is_maker))
         self._emit(self._order_frame(o, "CALCULATED" if o.order_type == LIQUIDATION else "TRADE", o.status,
                                      realised_usdt))
+        if o.order_type != LIQUIDATION:  # the venue's own closing order is not a placed order
+            self._lifecycles.reported(o.seq, "match", o.status, o.filled_lots, lots)
         self._emit(self._account_frame("ORDER", change_usdt, st))
         if o.status == FILLED:
             self._close_order(o)
@@ -613,6 +622,7 @@ class SimEngine:
         o.updated_ms = self._now_ms
         self._close_order(o)
         self._emit(self._order_frame(o, status, status, ZERO))
+        self._lifecycles.reported(o.seq, "cancel" if status == CANCELED else "expire", status, o.filled_lots)
         self._refresh_resting(self._syms[o.index])
 
     def _close_order(self, o: _Order) -> None:
@@ -745,6 +755,9 @@ class SimEngine:
         for raw in snapshot["open"]:
             o = _from_json(_Order, raw)
             engine._open[o.client_id] = o
+            engine._lifecycles.resume(o.seq, market=o.px_ticks is None, post_only=o.post_only,
+                                      reduce_only=o.reduce_only, lots=o.qty_lots, filled_lots=o.filled_lots,
+                                      status=o.status)
             engine._syms[o.index].resting.append(o)
         engine._history.extend(_from_json(_Order, raw) for raw in snapshot["history"])
         engine._fills.extend(_from_json(SimFill, raw) for raw in snapshot["fills"])
