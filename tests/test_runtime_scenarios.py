@@ -31,7 +31,7 @@ from runtime_helpers import (
 
 from pink_fsm.generated.router import MissPolicy, Style
 from pink_fsm.kernel import Side
-from pink_fsm.ports import Action, Decision, OrderType, VenueOrder
+from pink_fsm.ports import Action, Decision, OrderRequest, OrderType, PlaceResult, RejectCode, VenueOrder
 from pink_fsm.runtime.app import recover_from
 from pink_fsm.runtime.config import load_config
 from pink_fsm.runtime.engine import Engine, NullAudit, VenueSnapshot
@@ -576,3 +576,40 @@ def test_d9_fill_between_the_two_recovery_reads_is_adopted_not_reentered() -> No
     assert trade.realised_pnl_usdt == D(100) * (ASK - BID) and trade.fees_usdt == D(100) * BID * MAKER
     assert engine2.kernel.capital_usdt == venue.wallet_usdt == WALLET + D(100) * (ASK - BID) - D(100) * (
         ASK + BID) * MAKER
+
+
+# ====================================================================== late refusals (found by the BingX e2e)
+
+
+def test_a_requote_refused_for_margin_ends_the_entry_instead_of_stranding_the_slot() -> None:
+    """The first quote was acknowledged (the slot saw the entry live); the gated re-quote is refused by the
+    REST call (insufficient margin). The slot takes refusals only before an ack, so the working order's end
+    reaches it as a cancel: flat again, entries allowed, nothing booked (before the fix: ENTRY_WORKING for ever)."""
+    venue, _, engine = scenario([(2_000, enter())], ExecConfig(entry_retries=1))
+    second = client("0", 1, 2)
+    original = venue.place_order
+
+    def refuse_second(request: OrderRequest) -> PlaceResult:
+        if request.client_id == second:
+            venue.log.append(Placed(second, "LIMIT", request.side, request.qty, request.reduce_only, True,
+                                    request.price_px, False, venue.now_ms))
+            return PlaceResult(None, RejectCode.INSUFFICIENT_MARGIN, "margin is not enough")
+        return original(request)
+
+    venue.place_order = refuse_second  # type: ignore[method-assign]
+    run_until(venue, engine, 40_000)
+    assert [p.client_id for p in venue.placed()] == [client("0", 1, 1), second]
+    assert engine.kernel.slot.state == "IDLE" and engine.slot_view().entries_allowed
+    assert engine.kernel.capital_usdt == venue.wallet_usdt == WALLET
+
+
+def test_an_exit_whose_market_attempts_run_out_is_sent_again() -> None:
+    """no_stranded_exit: three MARKET attempts of an exit expire unfilled (an empty book); the router gives up
+    on that working order, the slot keeps the position, and the engine sends the exit again after 5 s."""
+    venue, _, engine = scenario([(2_000, enter()), (10_000, exit_())],
+                                ExecConfig(entry_style=Style.TAKER, exit_style=Style.TAKER))
+    venue.market_fill_qty = lambda r: r.qty if not r.reduce_only or engine.now_ms >= 20_000 else D(0)
+    run_until(venue, engine, 40_000)
+    exits = [p for p in venue.placed() if p.reduce_only]
+    assert len(exits) >= 4, exits  # 3 attempts of the first exit order, then the re-issued exit
+    assert engine.kernel.slot.model.exited_lots == 100 and venue.position_qty() == 0

@@ -55,6 +55,7 @@ from pink_fsm.ports import (
     VenueOrder,
     VenuePosition,
 )
+from pink_fsm.runtime.exec_router import FINAL_STATES as FINAL_ROUTER_STATES
 from pink_fsm.runtime.exec_router import (
     CancelAttempt,
     ExecConfig,
@@ -210,6 +211,8 @@ class Engine:
         self._decided_ns: int | None = None
         self._entry_first_fill_ms: dict[int, int] = {}
         self._exit_retry_at_ms: int | None = None
+        self._exit_wanted = False  # an accepted exit has not completed yet (cleared by its FILLED or a withdrawal)
+        self._exit_ids: set[str] = set()  # working ids of exit orders
         self._perf_ns = perf_ns  # wall time for latency figures only; never read by a decision
         # Orders of an earlier session cancelled at recovery -> the filled qty the adopted position already holds.
         self._recovered_orders: dict[str, Decimal] = {}
@@ -282,7 +285,7 @@ class Engine:
         """The TTL sweep and the exit re-issue; call it at `next_timer_ms()` (or every second live)."""
         self._advance(now_ms)
         self._absorb(self.router.tick(now_ms))
-        if self.kernel.slot.state == "EXIT_REJECTED" and not self.router.active_exit():
+        if self._exit_needs_reissue():
             if self._exit_retry_at_ms is None:
                 self._exit_retry_at_ms = now_ms + self.config.exit_retry_ms
             elif now_ms >= self._exit_retry_at_ms:
@@ -296,11 +299,19 @@ class Engine:
         """When `on_timer` next has something to do (None: nothing is armed)."""
         due = None if self.router.idle else self.router.next_deadline_ms()
         retry = self._exit_retry_at_ms
-        if retry is None and self.kernel.slot.state == "EXIT_REJECTED":
+        if retry is None and self._exit_needs_reissue():
             retry = self.now_ms
         if retry is not None and (due is None or retry < due):
             return retry
         return due
+
+    def _exit_needs_reissue(self) -> bool:
+        """An exit the policy asked for ended without completing (rejected, MARKET attempts run out, cancelled
+        by the venue): the position must still go (no_stranded_exit), so the exit is sent again."""
+        state = self.kernel.slot.state
+        if self.router.active_exit() is not None:
+            return False
+        return state == "EXIT_REJECTED" or (self._exit_wanted and state in ("POSITION_OPEN", "PARTIALLY_CLOSED"))
 
     def on_entry_probe(self, probe: ProbeEntry, venue: VenueSnapshot) -> None:
         """Venue truth for a decided entry arrived: hand the kernel the intent with it (D8, D9, D15)."""
@@ -485,6 +496,10 @@ class Engine:
             self.metrics.invariant_checks += len(SLOT_INVARIANTS)
         if result.outcome == "HALTED":
             self.metrics.invariant_failures += 1
+        if isinstance(event, ExitIntent) and result.accepted:
+            self._exit_wanted = True
+        if k.flat:
+            self._exit_wanted = False
         if isinstance(event, OrderFilled) and result.accepted and from_state in ENTRY_STATES | {"IDLE"}:
             self._entry_first_fill_ms.setdefault(k.slot.model.trade_seq, event.ts_ms)
         for command in result.commands:
@@ -497,6 +512,8 @@ class Engine:
         if isinstance(command, SetLeverage):
             self._pending.append(SetLeverageAction(command.symbol, command.leverage))
         elif isinstance(command, PlaceOrder):
+            if command.role == "EXIT":
+                self._exit_ids.add(command.client_id.value)
             self._absorb(self.router.place(command, self.now_ms))
         elif isinstance(command, CancelOrder):
             self._absorb(self.router.withdraw(command.client_id.value, command.symbol, self.now_ms))
@@ -525,6 +542,10 @@ class Engine:
         for rs in out.steps:
             step = rs.step
             self.metrics.router_transitions[step.dest] += 1
+            if step.dest in FINAL_ROUTER_STATES and rs.working_id in self._exit_ids:
+                self._exit_ids.discard(rs.working_id)
+                if step.dest in ("FILLED", "WITHDRAWN"):
+                    self._exit_wanted = False  # the exit completed, or the slot itself withdrew it
             self.metrics.invariant_checks += len(ROUTER_INVARIANTS)
             self.audit.router_step(rs.working_id, step, self.now_ms)
         for action in out.actions:

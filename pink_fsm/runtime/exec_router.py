@@ -363,9 +363,13 @@ class ExecRouter:
             self._active.pop(working.working_id, None)
             self._pool.append(working.machine)  # never fired again: late frames of an ended order skip it
             ref = self._working_ref(working)
-            if step.dest == "REJECTED":
+            untouched = not working.acked and all(a.cum_qty == 0 for a in working.attempts)
+            if step.dest == "REJECTED" and untouched:
                 out.kernel_events.append(OrderRejected(now_ms, ref, reason or "the venue refused the order"))
             elif step.dest != "FILLED":
+                # The slot takes a rejection only for an order it has not seen acknowledged or filled (the venue
+                # model: a refusal comes first or never). A later attempt refused (a re-quote over the margin,
+                # MARKET attempts run out) ends a working order the slot saw live: for the slot, it was cancelled.
                 out.kernel_events.append(OrderCancelled(now_ms, ref))
 
     def _send(self, working: WorkingOrder, market: bool, qty_lots: int, out: _Out, now_ms: int) -> None:
