@@ -159,7 +159,7 @@ class Kernel:
             self._check_invariants()
         except (InvariantViolation, KernelInvariantViolation) as exc:
             self.halted = str(exc)
-            LOG.critical("kernel_halted", extra={"reason": str(exc)})
+            LOG.critical("kernel halted, entries refused until a human looks: %s", exc)
             return self._refuse("HALTED", str(exc))
         except (BoundViolation, EventParamError) as exc:
             # Both are raised before anything is assigned: the book is unchanged.
@@ -484,7 +484,7 @@ class Kernel:
         """A refusal made by the kernel itself; `handle` counts it (once)."""
         # Duplicates and stale reports are routine on a live stream; malformed input is for an operator.
         level = logging.INFO if code in ("STALE_EVENT", "DUPLICATE_EVENT") else logging.WARNING
-        LOG.log(level, "kernel_refused", extra={"code": code, "detail": detail})
+        LOG.log(level, "kernel refused an event: %s: %s", code, detail)
         return KernelResult(code, diagnostics=(Diagnostic(code, detail),), state=self.slot.state)
 
     # ------------------------------------------------------------------ invariants

@@ -25,7 +25,7 @@ from pink_fsm.runtime.audit_sink import DuckDbAudit
 from pink_fsm.runtime.config import ConfigError, RunConfig, parse_duration_ms
 from pink_fsm.runtime.engine import AuditSink, Engine, EngineConfig
 from pink_fsm.runtime.recovery import Recovery, recover
-from pink_fsm.runtime.shell import Shell, recover_async
+from pink_fsm.runtime.shell import Shell, WallClock, recover_async
 from pink_fsm.runtime.sim_driver import ProgressFn, SimDriver, SimOutcome, SyncVenue
 
 LOG = logging.getLogger("pink_fsm.runtime")
@@ -138,7 +138,7 @@ def load_snapshot(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        LOG.warning("snapshot_unreadable", extra={"path": str(path), "error": str(exc)})
+        LOG.warning("snapshot %s unreadable (%s): recovering from the venue alone", path, exc)
         return None
     return data if isinstance(data, dict) else None
 
@@ -280,6 +280,75 @@ def run_sim_realtime(config: RunConfig, audit: bool = True, stop: Callable[[], b
 
     result, _ = asyncio.run(main())
     return result
+
+
+def run_live(config: RunConfig, audit: bool = True, stop: Callable[[], bool] | None = None) -> RunResult:
+    """`pink run --venue bingx`: the asyncio shell against the BingX adapter on the wall clock, for
+    `config.duration_ms` or until SIGINT/SIGTERM. Credentials come from the environment (the adapter reads
+    PINK_BINGX_API_KEY and PINK_BINGX_API_SECRET); the venue outlives this process, so every start takes a new
+    session id and resumes from a flat snapshot when there is one."""
+    import asyncio
+
+    from pink_adapters.bingx import build_bingx_venue
+
+    config = attrs.evolve(config, kernel=attrs.evolve(config.kernel, session=next_session(config.run_dir)))
+    try:
+        venue = build_bingx_venue(dict(config.bingx))
+    except ValueError as exc:  # BingXConfigError is a ConfigError: it names the key or the variable
+        raise ConfigError(str(exc)) from None
+    clock = WallClock()
+
+    async def main() -> RunResult:
+        try:
+            contracts = await venue.contracts(list(config.symbols))
+            recovery = await recover_async(venue, list(config.symbols), contracts, config.kernel,
+                                           load_snapshot(config.snapshot_file))
+        except VenueError as exc:
+            await venue.close()
+            raise RunError(f"BingX: {exc}") from None
+        except ValueError as exc:
+            await venue.close()
+            raise RunError(f"recovery: {exc}") from None
+        try:
+            with audit_for(config, recovery, audit) as sink:
+                return await trade(recovery, sink)
+        finally:
+            await venue.close()
+
+    async def trade(recovery: Recovery, sink: DuckDbAudit | None) -> RunResult:
+        engine = Engine(recovery.kernel, build_policy(config), EngineConfig(exec=config.exec), sink)
+        engine.apply_recovery(recovery)
+        start_ms = clock.now_ms()
+
+        def status(eng: Engine) -> None:
+            done = max(0, clock.now_ms() - start_ms)
+            write_json_atomic(config.status_file, status_of(eng, config, "running", done, config.duration_ms))
+            if eng.kernel.flat:
+                write_json_atomic(config.snapshot_file, persistence.snapshot(eng.kernel))
+
+        shell = Shell(venue, engine, clock, symbols=list(config.symbols), on_status=status)
+
+        async def watch_stop() -> None:
+            while stop is not None and not stop():
+                await asyncio.sleep(0.1)
+            shell.end_reason = "stopped by a signal"
+            shell.stop()
+
+        watcher = asyncio.create_task(watch_stop()) if stop is not None else None
+        wall0 = time.perf_counter()
+        reason = await shell.run(until_ms=start_ms + config.duration_ms, on_exit=config.on_exit)
+        if watcher is not None:
+            watcher.cancel()
+        wallet = await venue.balance_usdt()
+        wall_s = time.perf_counter() - wall0
+        outcome = SimOutcome(start_ms, start_ms + config.duration_ms, max(0, clock.now_ms() - start_ms), wall_s,
+                             engine.kernel.flat and config.on_exit == "flatten", "")
+        summary = _finish(engine, config, outcome, wallet, sink)
+        summary["shell_stop_reason"] = reason
+        summary["venue_errors"] = shell.venue_errors
+        return RunResult(config, outcome, summary, recovery, _latencies(engine))
+
+    return asyncio.run(main())
 
 
 def _finish(engine: Engine, config: RunConfig, outcome: SimOutcome, wallet_usdt: Decimal,

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pink_fsm.runtime.app import RunError, RunResult, run_sim, run_sim_realtime
+from pink_fsm.runtime.app import RunError, RunResult, run_live, run_sim, run_sim_realtime
 from pink_fsm.runtime.config import ConfigError, RunConfig, load_config
 from pink_fsm.runtime.engine import Engine
 
@@ -55,8 +55,9 @@ class _Stop:
 
 def run_command(
     venue: Annotated[str | None, typer.Option(
-        "--venue", help="sim (the embedded deterministic venue, default) or bingx (not available in this "
-                        "build yet: it is refused with a message).")] = None,
+        "--venue", help="sim (the embedded deterministic venue, default) or bingx (REST + websockets, wall "
+                        "clock; credentials from PINK_BINGX_API_KEY / PINK_BINGX_API_SECRET; [bingx] config "
+                        "table, docs/bingx.md).")] = None,
     symbols: Annotated[str | None, typer.Option(
         "--symbols", metavar="LIST", help="Comma-separated symbols, e.g. BTC-USDT,ETH-USDT (default BTC-USDT). "
                                          "The sim lists BTC, ETH, SOL, FET and XRP against USDT.")] = None,
@@ -97,15 +98,17 @@ def run_command(
         cfg = load_config(config, overrides)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    if cfg.venue != "sim":
-        raise _fail("--venue bingx: the BingX adapter is not part of this build yet; run with --venue sim")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     stop = _Stop()
     err = Console(stderr=True)
     try:
         with stop.installed(), _progress(err, json_only or not err.is_terminal) as progress:
-            realtime = cfg.speed_factor is not None
-            result = run_sim_realtime(cfg, stop=stop) if realtime else run_sim(cfg, progress=progress, stop=stop)
+            if cfg.venue == "bingx":
+                result = run_live(cfg, stop=stop)
+            elif cfg.speed_factor is not None:
+                result = run_sim_realtime(cfg, stop=stop)
+            else:
+                result = run_sim(cfg, progress=progress, stop=stop)
     except (ConfigError, RunError) as exc:
         raise _fail(str(exc)) from None
     if json_only:

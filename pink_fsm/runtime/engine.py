@@ -290,7 +290,7 @@ class Engine:
                 self._exit_retry_at_ms = now_ms + self.config.exit_retry_ms
             elif now_ms >= self._exit_retry_at_ms:
                 self._exit_retry_at_ms = None
-                LOG.warning("exit_reissued", extra={"trade_seq": self.kernel.slot.model.trade_seq})
+                LOG.warning("exit of trade %d ended without completing: sent again", self.kernel.slot.model.trade_seq)
                 self._kernel(ExitIntent(now_ms, None, "re-issue after a rejected exit"))
         else:
             self._exit_retry_at_ms = None
@@ -347,8 +347,8 @@ class Engine:
     def on_place_result(self, action: SendOrder, result: PlaceResult) -> None:
         if not result.accepted:
             self.metrics.place_refused += 1
-            LOG.warning("place_refused", extra={"client_id": action.request.client_id,
-                                                "code": result.reject_code.value, "reason": result.reject_reason})
+            LOG.warning("venue refused %s: %s %s", action.request.client_id, result.reject_code.value,
+                        result.reject_reason)
         self._absorb(self.router.on_place_result(action, result, self.now_ms))
 
     # ------------------------------------------------------------------ the turn
@@ -562,7 +562,8 @@ class Engine:
         except Exception as exc:
             self._dirty = True  # the rows are still pending: the next turn retries
             self.metrics.audit_failures += 1
-            LOG.error("audit_commit_failed", extra={"error": str(exc)})
+            LOG.error("audit commit failed (%d so far): %s; no entry is sent until it is writable",
+                      self.metrics.audit_failures, exc)
             return False
         return True
 

@@ -89,7 +89,7 @@ class Shell:
         for task in done:
             if task is not stop_wait and task.exception() is not None:
                 reason = f"task {task.get_name()} failed: {task.exception()!r}"
-                LOG.error("shell_task_failed", extra={"task": task.get_name(), "error": repr(task.exception())})
+                LOG.error("shell task %s failed: %r", task.get_name(), task.exception())
             elif task is not stop_wait:
                 reason = f"{task.get_name()} ended"
         if on_exit == "flatten":
@@ -184,7 +184,7 @@ class Shell:
                 engine.on_gate_probe(action, await self._probe())
         except VenueError as exc:
             self.venue_errors += 1
-            LOG.warning("venue_error", extra={"action": type(action).__name__, "error": str(exc)})
+            LOG.warning("venue error during %s: %s", type(action).__name__, exc)
 
     async def _probe(self) -> VenueSnapshot:
         try:

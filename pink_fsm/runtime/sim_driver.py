@@ -167,7 +167,7 @@ class SimDriver:
             orders = tuple(self.venue.open_orders())
             positions = tuple(self.venue.positions())
         except VenueError as exc:
-            LOG.warning("probe_failed", extra={"error": str(exc)})
+            LOG.warning("venue probe failed (not provably flat): %s", exc)
             return VenueSnapshot(False, error=str(exc))
         return VenueSnapshot(True, orders, positions)
 
