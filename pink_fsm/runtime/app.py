@@ -20,11 +20,12 @@ import attrs
 from pink_fsm.kernel import persistence
 from pink_fsm.kernel.values import ContractSpec, Symbol
 from pink_fsm.policy.loader import PolicyLoadError, load_policy
-from pink_fsm.ports import Policy, VenueError
+from pink_fsm.ports import Policy, Venue, VenueError
 from pink_fsm.runtime.audit_sink import DuckDbAudit
 from pink_fsm.runtime.config import ConfigError, RunConfig, parse_duration_ms
 from pink_fsm.runtime.engine import AuditSink, Engine, EngineConfig
 from pink_fsm.runtime.recovery import Recovery, recover
+from pink_fsm.runtime.shell import Clock as ShellClock
 from pink_fsm.runtime.shell import Shell, WallClock, recover_async
 from pink_fsm.runtime.sim_driver import ProgressFn, SimDriver, SimOutcome, SyncVenue
 
@@ -219,6 +220,42 @@ def _version() -> str:
         return "source"
 
 
+async def _drive_shell(venue: Venue, engine: Engine, clock: ShellClock, config: RunConfig, recovery: Recovery,
+                      audit: DuckDbAudit | None, start_ms: int, sweep_s: float,
+                      stop: Callable[[], bool] | None) -> RunResult:
+    """Run the asyncio shell until the duration is over or a signal stops it, then summarise (both the
+    real-time simulation and the live venue come through here)."""
+    import asyncio
+
+    def status(eng: Engine) -> None:
+        done = max(0, clock.now_ms() - start_ms)
+        write_json_atomic(config.status_file, status_of(eng, config, "running", done, config.duration_ms))
+        if eng.kernel.flat:  # a restart restores only a flat snapshot; keep the latest one on disk
+            write_json_atomic(config.snapshot_file, persistence.snapshot(eng.kernel))
+
+    shell = Shell(venue, engine, clock, symbols=list(config.symbols), sweep_s=sweep_s, on_status=status)
+
+    async def watch_stop() -> None:  # SIGINT/SIGTERM (see the CLI) end the run like its duration does
+        while stop is not None and not stop():
+            await asyncio.sleep(0.1)
+        shell.end_reason = "stopped by a signal"
+        shell.stop()
+
+    watcher = asyncio.create_task(watch_stop()) if stop is not None else None
+    wall0 = time.perf_counter()
+    reason = await shell.run(until_ms=start_ms + config.duration_ms, on_exit=config.on_exit)
+    if watcher is not None:
+        watcher.cancel()
+    wallet = await venue.balance_usdt()
+    wall_s = time.perf_counter() - wall0
+    outcome = SimOutcome(start_ms, start_ms + config.duration_ms, max(0, engine.now_ms - start_ms), wall_s,
+                         engine.kernel.flat and config.on_exit == "flatten", "")
+    summary = _finish(engine, config, outcome, wallet, audit)
+    summary["shell_stop_reason"] = reason
+    summary["venue_errors"] = shell.venue_errors
+    return RunResult(config, outcome, summary, recovery, _latencies(engine))
+
+
 def run_sim_realtime(config: RunConfig, audit: bool = True, stop: Callable[[], bool] | None = None) -> RunResult:
     """The simulated venue behind the async venue port, driven by the asyncio shell in scaled real time
     (`--speed 1x` or `60x`): the same engine as the virtual-clock driver, the shell a live venue uses."""
@@ -234,52 +271,29 @@ def run_sim_realtime(config: RunConfig, audit: bool = True, stop: Callable[[], b
     sim_clock = ScaledWallClock(start_ms, factor)
     venue = SimVenuePort(sim, sim_clock)  # type: ignore[arg-type]
 
-    class ShellClock:
+    class ScaledShellClock:
         def now_ms(self) -> int:
             return sim_clock.now_ms()
 
         async def sleep(self, seconds: float) -> None:
             await sim_clock.sleep_until(sim_clock.now_ms() + int(seconds * 1000 * factor))
 
-    async def main() -> tuple[RunResult, str]:
+    async def main() -> RunResult:
         contracts = await venue.contracts(list(config.symbols))
         recovery = await recover_async(venue, list(config.symbols), contracts, config.kernel, None)
         with audit_for(config, recovery, audit) as sink:
             return await trade(recovery, sink)
 
-    async def trade(recovery: Recovery, audit: DuckDbAudit | None) -> tuple[RunResult, str]:
-        engine = Engine(recovery.kernel, build_policy(config), EngineConfig(exec=config.exec), audit)
+    async def trade(recovery: Recovery, sink: DuckDbAudit | None) -> RunResult:
+        engine = Engine(recovery.kernel, build_policy(config), EngineConfig(exec=config.exec), sink)
         engine.apply_recovery(recovery)
+        try:
+            return await _drive_shell(venue, engine, ScaledShellClock(), config, recovery, sink, start_ms,
+                                      1.0 / factor, stop)
+        finally:
+            await venue.close()
 
-        def status(eng: Engine) -> None:
-            done = max(0, eng.now_ms - start_ms)
-            write_json_atomic(config.status_file, status_of(eng, config, "running", done, config.duration_ms))
-
-        shell = Shell(venue, engine, ShellClock(), symbols=list(config.symbols), sweep_s=1.0 / factor,
-                      on_status=status)
-        async def watch_stop() -> None:  # SIGINT/SIGTERM (see the CLI) end the run like its duration does
-            while stop is not None and not stop():
-                await asyncio.sleep(0.1)
-            shell.end_reason = "stopped by a signal"
-            shell.stop()
-
-        watcher = asyncio.create_task(watch_stop()) if stop is not None else None
-        wall0 = time.perf_counter()
-        reason = await shell.run(until_ms=start_ms + config.duration_ms, on_exit=config.on_exit)
-        if watcher is not None:
-            watcher.cancel()
-        await venue.close()
-        wall_s = time.perf_counter() - wall0
-        simulated_ms = max(0, engine.now_ms - start_ms)
-        outcome = SimOutcome(start_ms, start_ms + config.duration_ms, simulated_ms, wall_s,
-                             engine.kernel.flat and config.on_exit == "flatten", "")
-        summary = _finish(engine, config, outcome, sim.balance_usdt(), audit)
-        summary["shell_stop_reason"] = reason
-        summary["venue_errors"] = shell.venue_errors
-        return RunResult(config, outcome, summary, recovery, _latencies(engine)), reason
-
-    result, _ = asyncio.run(main())
-    return result
+    return asyncio.run(main())
 
 
 def run_live(config: RunConfig, audit: bool = True, stop: Callable[[], bool] | None = None) -> RunResult:
@@ -318,35 +332,7 @@ def run_live(config: RunConfig, audit: bool = True, stop: Callable[[], bool] | N
     async def trade(recovery: Recovery, sink: DuckDbAudit | None) -> RunResult:
         engine = Engine(recovery.kernel, build_policy(config), EngineConfig(exec=config.exec), sink)
         engine.apply_recovery(recovery)
-        start_ms = clock.now_ms()
-
-        def status(eng: Engine) -> None:
-            done = max(0, clock.now_ms() - start_ms)
-            write_json_atomic(config.status_file, status_of(eng, config, "running", done, config.duration_ms))
-            if eng.kernel.flat:
-                write_json_atomic(config.snapshot_file, persistence.snapshot(eng.kernel))
-
-        shell = Shell(venue, engine, clock, symbols=list(config.symbols), on_status=status)
-
-        async def watch_stop() -> None:
-            while stop is not None and not stop():
-                await asyncio.sleep(0.1)
-            shell.end_reason = "stopped by a signal"
-            shell.stop()
-
-        watcher = asyncio.create_task(watch_stop()) if stop is not None else None
-        wall0 = time.perf_counter()
-        reason = await shell.run(until_ms=start_ms + config.duration_ms, on_exit=config.on_exit)
-        if watcher is not None:
-            watcher.cancel()
-        wallet = await venue.balance_usdt()
-        wall_s = time.perf_counter() - wall0
-        outcome = SimOutcome(start_ms, start_ms + config.duration_ms, max(0, clock.now_ms() - start_ms), wall_s,
-                             engine.kernel.flat and config.on_exit == "flatten", "")
-        summary = _finish(engine, config, outcome, wallet, sink)
-        summary["shell_stop_reason"] = reason
-        summary["venue_errors"] = shell.venue_errors
-        return RunResult(config, outcome, summary, recovery, _latencies(engine))
+        return await _drive_shell(venue, engine, clock, config, recovery, sink, clock.now_ms(), 1.0, stop)
 
     return asyncio.run(main())
 
