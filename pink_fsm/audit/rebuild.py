@@ -16,7 +16,6 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterator, Mapping
-from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -24,11 +23,9 @@ import attrs
 from pink_fsm.audit.codec import CodecError, decode_contracts, decode_event, decode_kernel_config
 from pink_fsm.audit.errors import AuditError
 from pink_fsm.audit.reader import AuditReader
-from pink_fsm.fsm.machine import MachineSnapshot
-from pink_fsm.generated.slot import SPEC_SHA256
 from pink_fsm.kernel import persistence
-from pink_fsm.kernel.kernel import Kernel, KernelConfig, OwnOrder
-from pink_fsm.kernel.values import ClientOrderId, ContractSpec, Symbol
+from pink_fsm.kernel.kernel import Kernel, KernelConfig
+from pink_fsm.kernel.values import ContractSpec, Symbol
 
 __all__ = ["MAX_DIFFS", "RebuildReport", "diff", "rebuild", "restore_checkpoint"]
 
@@ -37,50 +34,10 @@ MAX_DIFFS = 50  # differences listed in a report; the count says how many there 
 
 def restore_checkpoint(data: Mapping[str, Any], contracts: Mapping[Symbol, ContractSpec],
                        config: KernelConfig | None = None) -> Kernel:
-    """A kernel in exactly the snapshotted state, live trade or not (persistence.restore minus its flat rule).
-
-    Raises persistence.RestoreRefused for another snapshot version or spec, a malformed snapshot, or one that
-    breaks the slot's invariants."""
-    if not isinstance(data, Mapping) or data.get("version") != persistence.SNAPSHOT_VERSION:
-        raise persistence.RestoreRefused(f"checkpoint version {data.get('version')!r} is not "
-                                         f"{persistence.SNAPSHOT_VERSION}")
-    try:
-        slot, account, book = data["slot"], data["account"], data["kernel"]
-        if slot["spec_sha256"] != SPEC_SHA256:
-            raise persistence.RestoreRefused("checkpoint was taken with another slot spec")
-        values = persistence._decode_vars(slot["vars"])  # the one decoder of slot variables
-        kernel = Kernel(contracts, Decimal(account["anchor_usdt"]), config)
-        kernel.slot.restore(MachineSnapshot("slot", SPEC_SHA256, slot["state"], values))
-        a = kernel.account
-        a.closed_net_usdt = Decimal(account["closed_net_usdt"])
-        a.funding_usdt = Decimal(account["funding_usdt"])
-        a.peak_equity_usdt = Decimal(account["peak_equity_usdt"])
-        a.mismatch = bool(account["mismatch"])
-        for symbol_text, calibration in data.get("fees", {}).items():
-            symbol = Symbol.parse(symbol_text)
-            if symbol in kernel.fee_models:
-                kernel.fee_models[symbol].calibration = Decimal(calibration)
-        kernel.next_ref = int(book["next_ref"])
-        kernel.trade_symbol = Symbol.parse(book["trade_symbol"]) if book["trade_symbol"] else None
-        kernel.folded_trade_seq = int(book["folded_trade_seq"])
-        kernel.last_own_fill_ms = book["last_own_fill_ms"]
-        for exec_id in book.get("seen_exec_ids", []):
-            kernel.seen_exec_ids[str(exec_id)] = None
-        for o in book["orders"]:
-            order = OwnOrder(int(o["ref"]), ClientOrderId(o["client_id"]), Symbol.parse(o["symbol"]), o["role"],
-                             int(o["trade_seq"]), o["venue_id"])
-            kernel.orders[order.ref] = order
-            kernel.by_client[order.client_id.value] = order.ref
-            if order.venue_id:
-                kernel.by_venue[order.venue_id] = order.ref
-    except persistence.RestoreRefused:
-        raise
-    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-        raise persistence.RestoreRefused(f"checkpoint is malformed ({exc!r})") from None
-    violated = kernel.slot.violated_invariants()
-    if violated:
-        raise persistence.RestoreRefused(f"checkpoint breaks invariants {violated}")
-    return kernel
+    """A kernel in exactly the checkpointed state, live trade or not (persistence.restore without its flat
+    rule). Raises persistence.RestoreRefused for another snapshot version or spec, a malformed snapshot, or one
+    that breaks the slot's invariants."""
+    return persistence.restore(data, contracts, config, live_ok=True)
 
 
 def diff(got: Any, want: Any, path: str = "") -> list[str]:

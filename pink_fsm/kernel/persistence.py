@@ -104,8 +104,11 @@ def _decode_vars(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def restore(data: Mapping[str, Any], contracts: Mapping[Symbol, ContractSpec],
-            config: KernelConfig | None = None) -> Kernel:
-    """A kernel in the snapshotted state; RestoreRefused unless the snapshot is valid, of this spec, and flat."""
+            config: KernelConfig | None = None, *, live_ok: bool = False) -> Kernel:
+    """A kernel in the snapshotted state; RestoreRefused unless the snapshot is valid, of this spec, and flat.
+
+    `live_ok=True` drops the flat rule: only for replaying an audit checkpoint (the inputs that follow it are
+    replayed too); a restart never resumes a live trade from a snapshot (venue truth rebuilds it)."""
     if not isinstance(data, Mapping) or data.get("version") != SNAPSHOT_VERSION:
         raise RestoreRefused(f"snapshot version {getattr(data, 'get', lambda _: None)('version')!r} is not "
                              f"{SNAPSHOT_VERSION}; reconcile from the venue instead")
@@ -115,7 +118,7 @@ def restore(data: Mapping[str, Any], contracts: Mapping[Symbol, ContractSpec],
             raise RestoreRefused("snapshot was taken with another slot spec; reconcile from the venue instead")
         state = slot["state"]
         values = _decode_vars(slot["vars"])
-        if state not in FLAT_STATES or values["entry_filled_lots"] != values["exited_lots"]:
+        if not live_ok and (state not in FLAT_STATES or values["entry_filled_lots"] != values["exited_lots"]):
             raise RestoreRefused(f"snapshot holds a live trade (state {state}); restore only when flat, "
                                  f"reconcile from the venue's open orders and positions instead")
         kernel = Kernel(contracts, Decimal(account["anchor_usdt"]), config)
