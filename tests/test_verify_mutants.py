@@ -5,16 +5,20 @@ the test harness, never shipped) and must be killed by the model checker: the fi
 invariant the bug breaks and comes with a shortest counterexample that starts at the policy's ENTER.
 
 Only the slot machine is composed today (no router, no crash/recovery, no account model), so the catalogue
-holds the mutants that model can see. Three more lists keep the rest honest:
+holds the mutants that model can see: `CATALOGUE` on small per-mutant bounds, `CAPABILITY_MUTANTS` on the
+`mutants` profile (the model capabilities they need: fills reported after their cancel confirmation, a lagging
+stream and REST probe, two fill prices per order, oversized exits, three exit legs). Three more lists keep the
+rest honest:
 
-* `SURVIVORS`: plausible bugs verify does NOT kill today, each marked `xfail(strict=True)` with the precise
-  missing invariant or model capability (a fix turns the xfail into a failure, so the mutant gets promoted);
+* `SURVIVORS`: plausible bugs verify does NOT kill, each marked `xfail(strict=True)` with the precise missing
+  invariant or model capability (a fix turns the xfail into a failure, so the mutant gets promoted); none today;
 * `EQUIVALENT`: mutants that change nothing any property can observe, with the reason; kept out of the count;
 * `REJECTED_BY_LOADER`: mutants the spec compiler's static checks refuse (overlapping guards, unreachable
   states) before verify ever runs; kept out of the count too.
 
 Bounds are chosen per mutant, as small as still exposes the bug (each check well under a second; the spec
-loader's overlap analysis dominates at about 1.5 s per mutant).
+loader's overlap analysis dominates at about 1.5 s per mutant). The `mutants` profile is bigger (about 82,000
+states for the spec), but a mutant's shortest counterexample is found after a few thousand.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import yaml
 from pink_codegen.errors import SpecError
 from pink_codegen.loader import load_machine_text
 from pink_codegen.verify.checker import COMPOSED, REACHABILITY, check
-from pink_codegen.verify.model import Bounds, ComposedModel
+from pink_codegen.verify.model import PROFILES, Bounds, ComposedModel
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOT_TEXT = (ROOT / "spec" / "slot.yaml").read_text()
@@ -288,42 +292,47 @@ CATALOGUE: tuple[Mutant, ...] = (
       kills={"cancel_in_flight"}),
 )
 
-# Plausible bugs verify does not kill today: each one names the invariant or model capability that is missing.
-SURVIVORS: tuple[Mutant, ...] = (
+# The six that survived every profile until the model learnt what they need (issue 5): each is killed on the
+# `mutants` profile, which turns those capabilities on (a fill reported after its cancel confirmation, a user
+# stream and REST probe that lag the venue, two fill prices per order, oversized exits, three exit legs).
+MUTANTS_PROFILE = PROFILES["mutants"]
+CAPABILITY_MUTANTS: tuple[Mutant, ...] = (
     M("enter_ignores_hot_window", "D8", "the requote venue-truth gate dropped: ENTER within the hot window of an "
       "own fill",
-      [(ENTER_GUARD, ENTER_GUARD.replace(" and own_fill_age_ms >= hot_window_ms", ""))], TWO_TRADES_2,
-      why_survives="model capability: the composed venue delivers every fill to the slot in the same step, so the "
-                   "slot's own state already knows what the hot window guards against; needs a user stream that "
-                   "lags the venue (a fill the slot has not seen yet when the policy re-enters)"),
+      [(ENTER_GUARD, ENTER_GUARD.replace(" and own_fill_age_ms >= hot_window_ms", ""))], MUTANTS_PROFILE,
+      {"one_entry_exposure"}),  # a lagging fill the REST probe does not show yet: only the hot window stops it
     M("enter_ignores_venue_position", "D15", "ENTER while the venue probe shows a position",
-      [(ENTER_GUARD, ENTER_GUARD.replace(" venue_position_lots == 0 and", ""))], TWO_TRADES_2,
-      why_survives="model capability: venue truth is exact and the slot's book always matches it, so a free slot "
-                   "never meets a venue position (the state gate alone suffices); needs exposure the slot does not "
-                   "know about (a fill lost or delayed, a crash/recovery, another system on the account)"),
+      [(ENTER_GUARD, ENTER_GUARD.replace(" venue_position_lots == 0 and", ""))], MUTANTS_PROFILE,
+      {"one_entry_exposure"}),  # a fill reported after its cancel confirmation, once the hot window passed
     M("entry_basis_is_last_fill_price", "D4", "entry basis = the last fill's price instead of the VWAP of all fills",
       [(ENTRY_PARTIAL_BOOKING, ENTRY_PARTIAL_BOOKING.replace(
           "entry_cost_usdt: cum_quote_usdt",
           "entry_cost_usdt: cum_lots * ((cum_quote_usdt - entry_cost_usdt) / (cum_lots - entry_filled_lots))"))],
-      PARTIAL_FILLS,
-      why_survives="model capability: the venue fills every order at one price level (Bounds.price_levels: one for "
-                   "entries, one for exits), so the last fill price always equals the VWAP; needs fills of one order "
-                   "at two prices"),
+      MUTANTS_PROFILE, {"booked_at_venue_prices"}),  # an entry's second lot at the second price level
     M("exit_size_not_capped", "D15", "an exit command's size not capped at the active leg / open qty",
-      [(EXIT_SIZE, EXIT_SIZE.replace("min(qty_lots, active_leg_lots)", "qty_lots"))], PARTIAL_CANCEL,
-      why_survives="model capability: the policy only sends EXIT with 0 (the leg) or 1 lot, and a position is at "
-                   "least 1 lot, so a size above the open qty is never asked for; needs EXIT sizes up to max_lots + 1"),
+      [(EXIT_SIZE, EXIT_SIZE.replace("min(qty_lots, active_leg_lots)", "qty_lots"))], MUTANTS_PROFILE,
+      {"books_match_venue", "exits_within_entry", "exit_order_within_target"}),  # EXIT of max_lots + 1 lots
     M("leg_size_not_capped_at_open", "D15", "a non-final exit leg sized at its goal even when fewer lots are open",
-      [("min(open_lots, leg_goal_lots - leg_exited_lots)", "leg_goal_lots - leg_exited_lots")], PARTIAL_CANCEL,
-      why_survives="model capability: the policy always enters with exit_legs=1, so active_leg_lots is always the "
-                   "last leg (open_lots) and no leg arithmetic is explored; needs ENTER with 2-3 legs and ratios"),
+      [("min(open_lots, leg_goal_lots - leg_exited_lots)", "leg_goal_lots - leg_exited_lots")], MUTANTS_PROFILE,
+      {"books_match_venue", "exits_within_entry", "exit_order_within_target"}),  # 3 legs, an exit that overshot leg 0
     M("late_entry_fill_after_cancel_dropped", "D3", "a fill of the entry order after its cancel was confirmed "
       "(slot back in IDLE) is not booked",
       [("  - from: [IDLE, ORDER_REJECTED, CLOSED, TRADE_TERMINAL_WRITTEN]\n    event: FILL\n",
-        "  - from: [ORDER_REJECTED, CLOSED, TRADE_TERMINAL_WRITTEN]\n    event: FILL\n")], CANCEL,
-      why_survives="model capability: the venue sends an order's last fill before its CANCELLED and nothing after, "
-                   "so no fill ever reaches a slot that saw the cancel; BingX's streams can reorder them"),
+        "  - from: [ORDER_REJECTED, CLOSED, TRADE_TERMINAL_WRITTEN]\n    event: FILL\n")], MUTANTS_PROFILE,
+      BOOKS),  # the cancel confirmation overtakes the fill's report
+    # The bug the `mutants` profile found in the spec (fixed): a closed lot's basis taken at the entry VWAP of the
+    # moment, so an entry fill booked after an exit (reported after its cancel confirmation, at the second price)
+    # re-values the VWAP and the closed trade no longer realises its price change.
+    M("exit_basis_is_entry_vwap", "D4", "an exit fill's basis taken at the VWAP of all entry fills rather than the "
+      "average price of the lots still open",
+      [("      basis_usdt: delta_lots * open_avg_px\n", "      basis_usdt: delta_lots * entry_vwap_px\n")],
+      MUTANTS_PROFILE, {"closed_pnl_is_price_change"}),
 )
+
+# Plausible bugs verify does not kill yet, each naming the missing invariant or model capability (none today).
+SURVIVORS: tuple[Mutant, ...] = ()
+
+KILLED = (*CATALOGUE, *CAPABILITY_MUTANTS)
 
 # Mutants that no property can tell from the spec (kept out of the count).
 EQUIVALENT: tuple[Mutant, ...] = (
@@ -376,7 +385,7 @@ class Outcome:
     complete: bool
 
 
-ALL = {m.name: m for m in (*CATALOGUE, *SURVIVORS, *EQUIVALENT)}
+ALL = {m.name: m for m in (*KILLED, *SURVIVORS, *EQUIVALENT)}
 
 
 def _verify(mutant: Mutant) -> Outcome:
@@ -418,7 +427,7 @@ def verify(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Outcome]
 
 def test_catalogue_is_well_formed() -> None:
     """Names unique, every anchor exact, expected invariants real, survivors explained (no checking: cheap)."""
-    everything = [*CATALOGUE, *SURVIVORS, *EQUIVALENT, *(m for m, _ in REJECTED_BY_LOADER)]
+    everything = [*KILLED, *SURVIVORS, *EQUIVALENT, *(m for m, _ in REJECTED_BY_LOADER)]
     names = [m.name for m in everything]
     assert len(names) == len(set(names))
     spec_invariants = set(yaml.safe_load(SLOT_TEXT)["invariants"])
@@ -426,16 +435,18 @@ def test_catalogue_is_well_formed() -> None:
     for m in everything:
         m.text()  # asserts every anchor occurs exactly as often as declared
         assert m.bug and m.defect
-    for m in CATALOGUE:
+    for m in KILLED:
         assert m.kills and m.kills <= known, (m.name, m.kills - known)
         assert not m.why_survives
+    for m in CAPABILITY_MUTANTS:
+        assert m.bounds == PROFILES["mutants"], m.name
     for m in (*SURVIVORS, *EQUIVALENT):
         assert not m.kills and m.why_survives
     assert len(CATALOGUE) >= 20
 
 
 def _params() -> list[object]:
-    out: list[object] = [pytest.param(m.name, id=m.name) for m in CATALOGUE]
+    out: list[object] = [pytest.param(m.name, id=m.name) for m in KILLED]
     out += [pytest.param(m.name, id=m.name, marks=pytest.mark.xfail(strict=True, reason=m.why_survives))
             for m in SURVIVORS]
     return out
@@ -468,9 +479,10 @@ def test_loader_rejects_mutant_before_verify(name: str) -> None:
 
 
 def test_kill_matrix(verify: Callable[[str], Outcome]) -> None:
-    """Every catalogued mutant is killed by a named invariant; at least 20 of them (survivors are not counted)."""
+    """Every catalogued mutant is killed by a named invariant: the 32 of the catalogue and the 7 that need the
+    `mutants` profile's capabilities (equivalent mutants are not counted; no survivor is left)."""
     rows: list[tuple[str, str, str, str, int]] = []
-    for m in CATALOGUE:
+    for m in KILLED:
         outcome = verify(m.name)
         rows.append((m.name, m.defect, outcome.invariant or "SURVIVED", m.bounds.name, len(outcome.trace)))
     width = max(len(r[0]) for r in rows)
@@ -481,8 +493,8 @@ def test_kill_matrix(verify: Callable[[str], Outcome]) -> None:
         kind = "EQUIVALENT" if m in EQUIVALENT else "SURVIVES"
         print(f"{m.name:{width}}  {m.defect:16}  {kind:26}  {m.bounds.name:17}  {m.why_survives[:60]}...")
     killed = {name: invariant for name, _, invariant, _, _ in rows if invariant != "SURVIVED"}
-    assert set(killed) == {m.name for m in CATALOGUE}, sorted({m.name for m in CATALOGUE} - set(killed))
-    assert all(killed[m.name] in m.kills for m in CATALOGUE), killed
-    assert len(killed) >= 20
+    assert set(killed) == {m.name for m in KILLED}, sorted({m.name for m in KILLED} - set(killed))
+    assert all(killed[m.name] in m.kills for m in KILLED), killed
+    assert len(killed) >= 39 and not SURVIVORS
     # The kills are spread over the properties, not one invariant doing all the work.
     assert len(set(killed.values())) >= 6, set(killed.values())

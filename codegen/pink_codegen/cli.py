@@ -168,6 +168,9 @@ def verify_cmd(
                                                                            "states")] = 2_000_000,
     emit_tests: Annotated[Path | None, typer.Option("--emit-tests", help="Write one pytest regression per "
                                                                          "counterexample into this directory")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="fast (the model compiled to Python over flat tuples), "
+                                                        "reference (the exact interpreter), or auto: fast when it "
+                                                        "encodes the profile, else reference")] = "auto",
     spec: SpecOpt = None,
 ) -> None:
     """Model-check the slot machine composed with a venue and a policy environment: every invariant of the
@@ -175,12 +178,15 @@ def verify_cmd(
     Exits 1 on a violation (printing the shortest counterexample), 3 when the search hit --max-states."""
     from rich.progress import Progress
 
-    from pink_codegen.verify.checker import check
+    from pink_codegen.verify.fast import ENGINES, FastUnsupported, run_check
     from pink_codegen.verify.model import PROFILES, ComposedModel
-    from pink_codegen.verify.report import describe_invariant, dumps, result_json, violation_text
+    from pink_codegen.verify.report import describe_invariant, result_json, violation_text
 
     if profile not in PROFILES:
         err_console.print(f"error: unknown profile {profile!r}; profiles: {', '.join(PROFILES)}", markup=False)
+        raise typer.Exit(2)
+    if engine not in ENGINES:
+        err_console.print(f"error: unknown engine {engine!r}; engines: {', '.join(ENGINES)}", markup=False)
         raise typer.Exit(2)
     spec_dir, _ = _resolve(spec, None)
     try:
@@ -195,9 +201,17 @@ def verify_cmd(
     model = ComposedModel(slot, PROFILES[profile])
     with Progress(console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task(f"verify ({profile})", total=None)
-        result = check(model, max_states=max_states,
-                       progress=lambda n, t, d: bar.update(task, description=f"verify ({profile}): {n:,} states, "
-                                                                             f"{t:,} transitions, depth {d}"))
+        try:
+            result, ran, fallback = run_check(
+                model, engine, max_states=max_states,
+                progress=lambda n, t, d: bar.update(task, description=f"verify ({profile}): {n:,} states, "
+                                                                      f"{t:,} transitions, depth {d}"))
+        except FastUnsupported as exc:
+            err_console.print(f"error: the fast engine cannot check this profile: {exc}; use --engine reference "
+                              f"or auto", markup=False)
+            raise typer.Exit(2) from None
+    if fallback and not as_json:
+        err_console.print(f"engine: reference ({fallback})", markup=False)
     if trace_out is not None and result.violations:
         trace_out.write_text(json.dumps(result_json(result)["violations"][0], indent=2) + "\n")
     if emit_tests is not None and result.violations:
@@ -206,7 +220,7 @@ def verify_cmd(
         for path in write_tests(result.violations, profile, emit_tests):
             err_console.print(f"wrote {path}", markup=False)
     if as_json:
-        print(dumps(result))
+        print(json.dumps({**result_json(result), "engine": ran}, indent=2))
     else:
         table = Table(title=f"pink-codegen verify ({profile})")
         for col in ("invariant", "catalogue", "verdict"):
@@ -219,8 +233,9 @@ def verify_cmd(
             table.add_row(name, cat, verdict)
         out_console.print(table)
         out_console.print(f"{result.states:,} states, {result.transitions:,} transitions, max depth "
-                          f"{result.max_depth}, {result.seconds:.1f} s ({result.states_per_s:,.0f} states/s), "
-                          f"{'complete' if result.complete else 'INCOMPLETE (raise --max-states)'}", markup=False)
+                          f"{result.max_depth}, {result.seconds:.1f} s ({result.states_per_s:,.0f} states/s, {ran} "
+                          f"engine), {'complete' if result.complete else 'INCOMPLETE (raise --max-states)'}",
+                          markup=False)
         if result.dead_rows:
             out_console.print(f"rows never fired within these bounds: {', '.join(map(str, result.dead_rows))}",
                               markup=False)

@@ -187,6 +187,15 @@ class SlotBook:
         return quotient.quantize(_VWAP_QUANTUM, rounding=ROUND_HALF_EVEN, context=_WIDE)
 
     @property
+    def open_avg_px(self) -> Decimal:
+        """Average entry price of the lots still open: the entry quote at the VWAP less the basis already closed,
+        per open lot (the VWAP itself unless an entry fill was booked after an exit), half-even to 12 places."""
+        if self.open_lots <= 0:
+            return ZERO
+        quotient = _WIDE.divide(self.entry_filled_lots * self.entry_vwap_px - self.closed_basis_usdt, self.open_lots)
+        return quotient.quantize(_VWAP_QUANTUM, rounding=ROUND_HALF_EVEN, context=_WIDE)
+
+    @property
     def leg_goal_lots(self) -> int:
         """Lots a non-last leg closes in all: its share of the entry, at least 1."""
         ratio = self.leg_ratio_0 if self.active_leg == 0 else self.leg_ratio_1
@@ -410,7 +419,7 @@ class SlotBook:
         """Book an exit fill: realised PnL = side x (exit quote - entry basis), never x leverage (D1, D2)."""
         delta_lots = cum_lots - self.exit_filled_lots
         delta_quote_usdt = cum_quote_usdt - self.exit_order_cost_usdt
-        basis_usdt = delta_lots * self.entry_vwap_px
+        basis_usdt = delta_lots * self.open_avg_px
         leg_done = self.active_leg < self.leg_count - 1 and self.leg_exited_lots + delta_lots >= self.leg_goal_lots
         self.fees_usdt += cum_fee_usdt - self.exit_order_fee_usdt
         self.exit_filled_lots = cum_lots

@@ -14,6 +14,21 @@ Environment actions (bounded by `Bounds`):
   order's last fill;
 * faults (budgeted): a repeat of an earlier cumulative report (duplicate or out of order), a fill of an order
   that is not ours.
+
+Capabilities that are off unless a profile asks for them (each one lets the environment produce a situation the
+default venue never does; `mutants` turns them all on):
+* `reorder_after_cancel_budget`: the venue executes a last fill of an order and confirms its cancel, and the
+  confirmation reaches the slot before the fill's report (BingX's REST cancel reply and its user stream race);
+  the report follows later ("stream delivers FILL");
+* `lagging_stream_budget`: the venue executes a fill whose user-stream report lags (the slot hears of it later,
+  after the order's cancel confirmation if one comes), and while the fill is in its hot window the kernel's REST
+  position probe does not show it either (the premise of the hot window, D8): ENTER may carry that stale
+  position, while the venue's own-fill time is exact;
+* `second_price_level`: every lot of an order after its first fills at a second price (SECOND_PRICE x the
+  order's level), so an order's fills have two prices and its VWAP differs from its last fill's price (D4);
+* `exit_oversize`: EXIT sizes range over 0..max_lots + 1, up to more than any position can hold (D15);
+* `multi_leg`: ENTER also with the leg plans listed (the ratios of the legs before the last), so the leg
+  arithmetic is explored.
 """
 
 from __future__ import annotations
@@ -28,6 +43,7 @@ from pink_codegen.ir import Machine
 from pink_codegen.types import ExactValue
 
 FOREIGN_ORDER = 99
+SECOND_PRICE = Fraction(11, 10)  # with second_price_level: lots after an order's first fill at 110 % of its level
 
 
 @attrs.frozen
@@ -37,6 +53,7 @@ class Bounds:
     name: str
     max_trades: int = 1
     max_lots: int = 2
+    later_trade_max_lots: int = 0  # lots of the trades after the first (0: max_lots); a re-entry is small
     # Entries fill at the first price, exits at the second; with the fee rate, every amount stays a whole number,
     # which keeps states cheap to hash (a Fraction's hash costs a modular inverse).
     price_levels: tuple[Fraction, ...] = (Fraction(3000), Fraction(2000))
@@ -47,6 +64,25 @@ class Bounds:
     foreign_budget: int = 1
     venue_cancel_budget: int = 1
     fee_rate: Fraction = Fraction(1, 1000)
+    # Capabilities, off by default (see the module doc); turning one on never changes what the others explore.
+    reorder_after_cancel_budget: int = 0  # fill reports delivered after their order's cancel confirmation
+    lagging_stream_budget: int = 0  # fills whose report lags the venue (and, in the hot window, the REST probe)
+    second_price_level: bool = False  # an order's lots after the first fill at a second price
+    exit_oversize: bool = False  # EXIT sizes 0..max_lots + 1 (not only 0 = the leg and 1)
+    multi_leg: tuple[tuple[Fraction, ...], ...] = ()  # extra ENTER leg plans: the ratios of the legs before the last
+    # Let the two reordering capabilities above reach exit orders too. Off in `mutants`: the spec does not survive
+    # it yet (a late fill of an exit order, reported after its cancel confirmation once the next exit order is
+    # out, is refused as foreign; docs/verify.md, "What it found").
+    reorder_exit_orders: bool = False
+    # A reduction, not a capability: when a trade starts, forget the orders of earlier trades that are done and
+    # fully reported (nothing can observe them any more once no repeat of their reports can follow), so trades
+    # that ended the same way converge. Only while the duplicate budget is spent.
+    forget_finished_orders: bool = False
+
+    @property
+    def lagging(self) -> bool:
+        """Can a fill's report reach the slot after the venue executed it (not in the same step)?"""
+        return self.reorder_after_cancel_budget > 0 or self.lagging_stream_budget > 0
 
 
 PROFILES = {
@@ -55,6 +91,14 @@ PROFILES = {
     "default": Bounds("default"),
     "deep": Bounds("deep", leverages=(1, 3), max_trades=2, max_lots=3, cancel_budget=2, reject_budget=2,
                    duplicate_budget=2, foreign_budget=1, venue_cancel_budget=2),
+    # Every capability on, with small budgets: the situations the six mutants that survived `deep` need (a
+    # fill reported after its cancel confirmation, a lagging stream and REST probe, two fill prices per order,
+    # oversized exits, three exit legs). One trade of up to 3 lots then a second trade of 1, one cancel.
+    "mutants": Bounds("mutants", max_trades=2, max_lots=3, cancel_budget=1, reject_budget=0, duplicate_budget=0,
+                      foreign_budget=0, venue_cancel_budget=0, reorder_after_cancel_budget=1,
+                      lagging_stream_budget=1, second_price_level=True, exit_oversize=True,
+                      multi_leg=((Fraction(1, 4), Fraction(2, 3)),), later_trade_max_lots=1,
+                      forget_finished_orders=True),
 }
 
 
@@ -87,6 +131,8 @@ class State:
     venue_cancels_left: int
     cancels_left: int
     rejects_left: int
+    reorders_left: int = 0
+    lags_left: int = 0
 
 
 @attrs.frozen
@@ -95,6 +141,11 @@ class Action:
     event: str  # the slot event delivered ("" when none)
     params: tuple[tuple[str, ExactValue], ...]
     fault: bool = False
+
+
+def delivered_lots(o: VenueOrder) -> int:
+    """The order's cumulative executed lots as far as the user stream has reported them to the slot."""
+    return o.sent_cums[-1] if o.sent_cums else 0
 
 
 class ComposedModel:
@@ -111,7 +162,8 @@ class ComposedModel:
         state, vars_ = self.exact.initial()
         b = self.bounds
         return State(state, self._pack(vars_), (), 0, 1, 0, False, 0, b.duplicate_budget, b.foreign_budget,
-                     b.venue_cancel_budget, b.cancel_budget, b.reject_budget)
+                     b.venue_cancel_budget, b.cancel_budget, b.reject_budget, b.reorder_after_cancel_budget,
+                     b.lagging_stream_budget)
 
     def _pack(self, vars_: Vars) -> tuple[ExactValue, ...]:
         # Whole Fractions are stored as ints: equal and hash-equal, and much cheaper to hash.
@@ -133,20 +185,35 @@ class ComposedModel:
     def _policy_actions(self, s: State) -> Iterator[Action]:
         b = self.bounds
         if s.trades < b.max_trades:
-            for lots in range(1, b.max_lots + 1):
+            venue_lots = abs(s.position_lots)
+            # REST lags like the stream within the hot window (lagging_stream_budget): the position before the
+            # fills not reported yet.
+            stale_lots = abs(s.position_lots - self._unreported_lots(s)) if b.lagging_stream_budget else venue_lots
+            plans: tuple[tuple[Fraction, ...], ...] = ((), *b.multi_leg)
+            max_lots = b.later_trade_max_lots if s.trades and b.later_trade_max_lots else b.max_lots
+            for lots in range(1, max_lots + 1):
                 for leverage in b.leverages:
-                    venue_lots = abs(s.position_lots)
-                    yield Action(f"policy ENTER {lots} lots x{leverage}", "ENTER", (
-                        ("order", s.next_ref), ("new_side", "SHORT"), ("qty_lots", lots),
-                        ("px", b.price_levels[0]), ("new_leverage", leverage), ("exit_legs", 1),
-                        ("new_leg_ratio_0", Fraction(0)), ("new_leg_ratio_1", Fraction(0)),
-                        ("probe_ok", True), ("venue_position_lots", venue_lots),
-                        ("own_fill_age_ms", 0 if s.recent_fill else 60_000)))
-        for qty in (0, 1):
+                    for ratios in plans:
+                        legs = f" {len(ratios) + 1} legs {'/'.join(map(str, ratios))}" if ratios else ""
+                        r0, r1 = (*ratios, Fraction(0), Fraction(0))[:2]
+                        params: tuple[tuple[str, ExactValue], ...] = (
+                            ("order", s.next_ref), ("new_side", "SHORT"), ("qty_lots", lots),
+                            ("px", b.price_levels[0]), ("new_leverage", leverage), ("exit_legs", len(ratios) + 1),
+                            ("new_leg_ratio_0", r0), ("new_leg_ratio_1", r1),
+                            ("probe_ok", True), ("venue_position_lots", venue_lots),
+                            ("own_fill_age_ms", 0 if s.recent_fill else 60_000))
+                        yield Action(f"policy ENTER {lots} lots x{leverage}{legs}", "ENTER", params)
+                        if s.recent_fill and stale_lots != venue_lots:
+                            yield Action(f"policy ENTER {lots} lots x{leverage}{legs} (REST probe lags: position "
+                                         f"{stale_lots})", "ENTER", (*params[:-2], ("venue_position_lots", stale_lots),
+                                                                     params[-1]), fault=True)
+        for qty in range(b.max_lots + 2) if b.exit_oversize else (0, 1):
             yield Action(f"policy EXIT qty={qty}", "EXIT", (("order", s.next_ref), ("qty_lots", qty)))
         for role, name in (("ENTRY", "entry_order"), ("EXIT", "exit_order")):
             ref = self.var(s, name)
-            if s.cancels_left > 0 and ref and any(o.ref == ref and o.live for o in s.orders):
+            # The policy cancels what the slot believes is live: an order whose last fill is not reported yet too.
+            if s.cancels_left > 0 and ref and any(o.ref == ref and (o.live or o.filled_lots > delivered_lots(o))
+                                                  for o in s.orders):
                 yield Action(f"policy CANCEL {role} #{ref}", "CANCEL", (("order", ref),))
         if s.record_pending:
             yield Action("audit TRADE_WRITTEN", "TRADE_WRITTEN", ())
@@ -155,32 +222,54 @@ class ComposedModel:
 
     def _venue_actions(self, s: State) -> Iterator[Action]:
         px = self.bounds.price_levels
+        lagging = self.bounds.lagging
         for o in s.orders:
+            unreported = lagging and o.filled_lots > delivered_lots(o)
+            reorders = o.role == "ENTRY" or self.bounds.reorder_exit_orders  # may its report follow its cancel?
             if o.live and not o.acked and o.filled_lots == 0:
                 yield Action(f"venue ACK #{o.ref}", "ACK", (("order", o.ref),))
                 if s.rejects_left > 0:
                     yield Action(f"venue REJECT #{o.ref}", "REJECT", (("order", o.ref),), fault=True)
-            if o.live and o.filled_lots < o.target_lots:
-                price = px[0] if o.role == "ENTRY" else px[1]
+            if o.live and o.filled_lots < o.target_lots and not unreported:
                 for cum in sorted({o.filled_lots + 1, o.target_lots}):
-                    yield Action(f"venue FILL #{o.ref} cum={cum}", "FILL", self._fill_params(o, cum, price))
+                    yield Action(f"venue FILL #{o.ref} cum={cum}", "FILL", self._fill_params(o, cum))
+                    if s.lags_left > 0 and reorders:
+                        yield Action(f"venue FILL #{o.ref} cum={cum} (its report lags)", "", self._fill_params(o, cum),
+                                     fault=True)
+                    if s.reorders_left > 0 and reorders and o.cancel_requested and cum < o.target_lots:
+                        yield Action(f"venue FILL #{o.ref} cum={cum}, then CANCELLED #{o.ref} overtakes its report",
+                                     "CANCELLED", (("order", o.ref), ("cum_lots", cum)), fault=True)
             if o.live and (o.cancel_requested or s.venue_cancels_left > 0) and o.filled_lots < o.target_lots:
                 fault = not o.cancel_requested
                 yield Action(f"venue CANCELLED #{o.ref}{' (venue-side)' if fault else ''}", "CANCELLED",
                              (("order", o.ref),), fault=fault)
             if s.duplicates_left > 0:
                 for cum in o.sent_cums:
-                    price = px[0] if o.role == "ENTRY" else px[1]
-                    yield Action(f"venue repeats FILL #{o.ref} cum={cum}", "FILL", self._fill_params(o, cum, price),
+                    yield Action(f"venue repeats FILL #{o.ref} cum={cum}", "FILL", self._fill_params(o, cum),
                                  fault=True)
+            if unreported:
+                yield Action(f"stream delivers FILL #{o.ref} cum={o.filled_lots}", "FILL",
+                             self._fill_params(o, o.filled_lots))
         if s.foreign_left > 0:
             yield Action("venue FILL of a foreign order", "FILL", (("order", FOREIGN_ORDER), ("cum_lots", 1),
                          ("cum_quote_usdt", px[0]), ("cum_fee_usdt", Fraction(0))), fault=True)
 
-    def _fill_params(self, o: VenueOrder, cum: int, price: Fraction) -> tuple[tuple[str, ExactValue], ...]:
-        quote = cum * price  # one price level per order, so every cumulative report is cum x price
+    def quote(self, role: str, cum: int) -> Fraction:
+        """The venue's cumulative quote of an order's first `cum` lots (entries at the first price level, exits
+        at the second; with second_price_level, every lot after the first at SECOND_PRICE x the level)."""
+        price = self.bounds.price_levels[0 if role == "ENTRY" else 1]
+        if not self.bounds.second_price_level or cum <= 1:
+            return cum * price
+        return price + (cum - 1) * price * SECOND_PRICE
+
+    def _fill_params(self, o: VenueOrder, cum: int) -> tuple[tuple[str, ExactValue], ...]:
+        quote = self.quote(o.role, cum)
         return (("order", o.ref), ("cum_lots", cum), ("cum_quote_usdt", quote),
                 ("cum_fee_usdt", quote * self.bounds.fee_rate))
+
+    def _unreported_lots(self, s: State) -> int:
+        """Signed venue position of the fills executed but not reported yet (the model's entries are SHORT)."""
+        return sum((-1 if o.role == "ENTRY" else 1) * (o.filled_lots - delivered_lots(o)) for o in s.orders)
 
     # ------------------------------------------------------------------ applying an action
 
@@ -188,7 +277,9 @@ class ComposedModel:
         """(next state, slot outcome or "", fired row or -1). Raises BoundError from the slot. Pass the
         state's variables as a dict when you have them (the checker does, once per state)."""
         if not a.event:
-            return attrs.evolve(s, recent_fill=False), "", -1
+            if not a.params:
+                return attrs.evolve(s, recent_fill=False), "", -1
+            return self._venue_after(s, a, dict(a.params)), "", -1  # a fill whose report lags
         params = dict(a.params)
         step = self.exact.step(s.slot_state, vars_ if vars_ is not None else self.vars(s), a.event, params)
         if step is None:
@@ -203,6 +294,10 @@ class ComposedModel:
             s = attrs.evolve(s, cancels_left=s.cancels_left - 1)
         if a.event == "ENTER" and step.outcome == "OK":
             s = attrs.evolve(s, trades=s.trades + 1)
+            if self.bounds.forget_finished_orders and s.duplicates_left == 0:
+                trade = self.var(s, "trade_seq")
+                s = attrs.evolve(s, orders=tuple(o for o in s.orders if o.trade == trade or o.live
+                                                 or o.filled_lots > delivered_lots(o)))
         if a.event == "TRADE_WRITTEN":
             s = attrs.evolve(s, record_pending=0)
         return s, step.outcome, step.transition.index
@@ -213,6 +308,11 @@ class ComposedModel:
             return attrs.evolve(s, duplicates_left=s.duplicates_left - 1)
         if params.get("order") == FOREIGN_ORDER:
             return attrs.evolve(s, foreign_left=s.foreign_left - 1)
+        if a.label.startswith("stream delivers"):  # executed earlier; only the report is new
+            ref, cum = params["order"], params["cum_lots"]
+            assert isinstance(cum, int)
+            return attrs.evolve(s, orders=tuple(attrs.evolve(o, sent_cums=(*o.sent_cums, cum)) if o.ref == ref else o
+                                                for o in s.orders))
         if not a.label.startswith("venue"):
             return s
         ref = params["order"]
@@ -223,29 +323,33 @@ class ComposedModel:
         recent = s.recent_fill
         cancels_left = s.venue_cancels_left
         rejects_left = s.rejects_left
+        reorders_left, lags_left = s.reorders_left, s.lags_left
+        if "cum_lots" in params:  # the venue executes a fill (reported now, or later when it lags)
+            cum = params["cum_lots"]
+            assert isinstance(cum, int)
+            sign = -1 if o.role == "ENTRY" else 1  # the model's entries are SHORT
+            position += sign * (cum - o.filled_lots)
+            reported = (*o.sent_cums, cum) if a.event == "FILL" else o.sent_cums
+            o = attrs.evolve(o, filled_lots=cum, quote=self.quote(o.role, cum), acked=True, live=cum < o.target_lots,
+                             sent_cums=reported)
+            recent = True
+            if not a.event:
+                lags_left -= 1
         if a.event == "ACK":
             o = attrs.evolve(o, acked=True)
         elif a.event == "REJECT":
             o = attrs.evolve(o, live=False)
             rejects_left -= 1
-        elif a.event == "FILL":
-            cum = params["cum_lots"]
-            assert isinstance(cum, int)
-            delta = cum - o.filled_lots
-            quote = params["cum_quote_usdt"]
-            assert isinstance(quote, Fraction)
-            sign = -1 if o.role == "ENTRY" else 1  # the model's entries are SHORT
-            position += sign * delta
-            o = attrs.evolve(o, filled_lots=cum, quote=quote, acked=True, live=cum < o.target_lots,
-                             sent_cums=(*o.sent_cums, cum))
-            recent = True
         elif a.event == "CANCELLED":
-            if a.fault:
+            if "cum_lots" in params:
+                reorders_left -= 1
+            elif a.fault:
                 cancels_left -= 1
             o = attrs.evolve(o, live=False)
         orders[i] = o
         return attrs.evolve(s, orders=tuple(orders), position_lots=position, recent_fill=recent,
-                            venue_cancels_left=cancels_left, rejects_left=rejects_left)
+                            venue_cancels_left=cancels_left, rejects_left=rejects_left, reorders_left=reorders_left,
+                            lags_left=lags_left)
 
     def _output(self, s: State, name: str, args: dict[str, ExactValue]) -> State:
         if name == "PLACE_ORDER":
@@ -267,4 +371,4 @@ class ComposedModel:
         return s
 
 
-__all__ = ["PROFILES", "Action", "BoundError", "Bounds", "ComposedModel", "State", "VenueOrder"]
+__all__ = ["PROFILES", "Action", "BoundError", "Bounds", "ComposedModel", "State", "VenueOrder", "delivered_lots"]
