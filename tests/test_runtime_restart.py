@@ -119,3 +119,28 @@ def test_restart_with_a_partial_entry_fill_adopts_what_filled_and_never_tops_up(
                                                                           D(40) * BID * MAKER)
     assert engine.kernel.capital_usdt == venue.wallet_usdt == WALLET + D(40) * (ASK - BID) - D(40) * (
         ASK + BID) * MAKER
+
+
+def test_a_fill_racing_recoverys_own_cancel_is_reconciled_not_orphaned() -> None:
+    """(d) Entry part-filled (40 of 100) when the process dies; at recovery the venue shows 40, but 20 more
+    fill while recovery's cancel is on its way (its CANCELED frame says z=60). That fill is exposure no order of
+    this session owns: entries stop, the kernel is reconciled with the venue again (open orders first, then
+    positions, then the wallet) and adopts the 60, and the exit closes all 60 - nothing is left orphaned at the
+    venue and capital equals the wallet (found by pink-codegen verify's recovery analysis)."""
+    venue = ScriptedVenue(quotes(FET, str(BID), str(ASK), 1_000, 60_000))
+    venue.at(5_000, lambda: venue.fill(client("0", 1, 1), "40", ASK))
+    first_session(venue, 8_000, [(2_000, enter())])
+    venue.fill_on_cancel[client("0", 1, 1)] = ("20", ASK)
+    policy = ScriptedPolicy([(10_000, enter()), (12_000, exit_())])
+    engine, recovery = restart(venue, policy, session="1")
+    assert recovery.adopted == f"SHORT 40 FET-USDT @ {ASK}"
+    assert venue.position_qty() == D(-60)
+    assert engine.kernel.counters["RECOVERED_ORDER_FILLED_LATE"] == 1
+    assert not engine.slot_view().entries_allowed  # until the venue is read again
+    venue.at(14_000, lambda: [venue.fill(o.request.client_id, "60", BID) for o in list(venue.orders.values())
+                              if o.open and o.request.reduce_only])
+    run_until(venue, engine, 30_000)
+    assert venue.position_qty() == 0, "the exit must close everything the venue holds"
+    assert venue.max_abs_lots[FET] == 60
+    assert engine.metrics.decisions["ENTER_NOT_ALLOWED"] == 1  # no re-entry on top of the position
+    assert engine.kernel.flat and engine.kernel.capital_usdt == venue.wallet_usdt

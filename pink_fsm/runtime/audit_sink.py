@@ -9,6 +9,7 @@ the attempt's own client id, its order type and price in `detail`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pink_fsm.audit import AuditLog
 from pink_fsm.fsm.machine import Step
@@ -58,6 +59,9 @@ class DuckDbAudit:
 
     def bad_frame(self, frame: object, reason: str, ts_ms: int) -> None:
         self.log.bad_frame(frame, reason, ts_ms)
+
+    def checkpoint(self, kernel_snapshot: dict[str, Any], reason: str, ts_ms: int) -> None:
+        self.log.checkpoint(kernel_snapshot, reason, ts_ms)
 
     def commit(self) -> None:
         self.log.commit()

@@ -24,6 +24,7 @@ import attrs
 from pink_fsm.fsm.machine import Step
 from pink_fsm.generated.router import INVARIANTS as ROUTER_INVARIANTS
 from pink_fsm.generated.slot import INVARIANTS as SLOT_INVARIANTS
+from pink_fsm.kernel import persistence
 from pink_fsm.kernel.events import (
     CancelOrder,
     Command,
@@ -41,7 +42,7 @@ from pink_fsm.kernel.events import (
 )
 from pink_fsm.kernel.kernel import Kernel
 from pink_fsm.kernel.normaliser import BadFrame, normalise_frame
-from pink_fsm.kernel.values import Side, Symbol
+from pink_fsm.kernel.values import ClientOrderId, Side, Symbol
 from pink_fsm.ports import (
     HOLD,
     Action,
@@ -71,6 +72,9 @@ ZERO = Decimal(0)
 ENTRY_STATES = frozenset({"ENTRY_SUBMITTED", "ENTRY_WORKING", "ENTRY_PARTIAL", "ENTRY_CANCELLING"})
 EXIT_STATES = frozenset({"EXIT_REQUESTED", "EXIT_SENT", "EXIT_ACKED", "EXIT_WORKING", "EXIT_CANCELLING"})
 NO_FILL_AGE_MS = 10**12
+# Slot states with no order of ours live: the kernel may be reconciled with the venue in them.
+QUIET_STATES = frozenset({"IDLE", "ORDER_REJECTED", "TRADE_TERMINAL_WRITTEN", "POSITION_OPEN", "PARTIALLY_CLOSED",
+                          "EXIT_REJECTED"})
 COMMIT_EVERY_NS = 250_000_000  # rows that cause no action are durable within a quarter second (wall time)
 
 
@@ -92,7 +96,15 @@ class ProbeEntry:
     decided_ns: int
 
 
-EngineAction = SetLeverageAction | SendOrder | CancelAttempt | ProbeEntry | ProbeGate
+@attrs.frozen
+class ReconcileRequest:
+    """Read the venue again (open orders FIRST, then positions, then the wallet) and reconcile the kernel with
+    it: an order of an earlier session filled beyond what recovery adopted (its fill raced recovery's cancel)."""
+
+    reason: str
+
+
+EngineAction = SetLeverageAction | SendOrder | CancelAttempt | ProbeEntry | ProbeGate | ReconcileRequest
 
 
 @attrs.frozen
@@ -121,6 +133,8 @@ class AuditSink(Protocol):
 
     def bad_frame(self, frame: object, reason: str, ts_ms: int) -> None: ...
 
+    def checkpoint(self, kernel_snapshot: dict[str, Any], reason: str, ts_ms: int) -> None: ...
+
     def commit(self) -> None: ...
 
 
@@ -140,6 +154,9 @@ class NullAudit:
         pass
 
     def bad_frame(self, frame: object, reason: str, ts_ms: int) -> None:
+        pass
+
+    def checkpoint(self, kernel_snapshot: dict[str, Any], reason: str, ts_ms: int) -> None:
         pass
 
     def commit(self) -> None:
@@ -216,6 +233,8 @@ class Engine:
         self._perf_ns = perf_ns  # wall time for latency figures only; never read by a decision
         # Orders of an earlier session cancelled at recovery -> the filled qty the adopted position already holds.
         self._recovered_orders: dict[str, Decimal] = {}
+        self._reconcile_wanted = False
+        self._reconcile_requested = False
         self._next_mark_ms = 0
         self._dirty = False  # something was recorded since the last commit
         self._last_commit_ns = perf_ns()
@@ -355,6 +374,8 @@ class Engine:
 
     def take_actions(self) -> list[EngineAction]:
         """Commit what this turn recorded, then hand out the actions to execute (in order)."""
+        if self._reconcile_wanted:
+            self._maybe_reconcile()
         if not self._pending and not self._after_commit:
             # Nothing to send: what was recorded (marks, holds, fills that cause no command) is committed with
             # the next turn that sends something, or after `COMMIT_EVERY_NS` at the latest.
@@ -417,7 +438,7 @@ class Engine:
         lot = k.contracts[symbol].lot_size if symbol is not None else ZERO
         entry_px = m.entry_cost_usdt / (m.entry_filled_lots * lot) if m.entry_filled_lots and lot else ZERO
         flat = k.flat
-        allowed = (flat and not m.entries_frozen and not k.halted and self.router.idle
+        allowed = (flat and not m.entries_frozen and not k.halted and self.router.idle and not self._reconcile_wanted
                    and not self._entry_probe_in_flight and self.audit.healthy)
         return SlotView(
             ts_ms=self.now_ms, state=state, flat=flat, entries_allowed=allowed,
@@ -462,13 +483,51 @@ class Engine:
             self._kernel(ExitIntent(ts_ms, decision.qty, decision.reason))
 
     def _already_adopted(self, event: object) -> bool:
+        """True for a frame of an earlier-session order that adds nothing to what recovery adopted. A fill
+        beyond it (it raced recovery's cancel) is exposure the kernel cannot book by identity: the frame is
+        absorbed too, entries stop, and the kernel is reconciled with the venue again as soon as no order of
+        ours is live (the venue's position is the truth, D5, D9)."""
         ref = getattr(event, "ref", None)
         client = getattr(ref, "client_id", None)
         if client is None or client.value not in self._recovered_orders:
             return False
-        if isinstance(event, OrderFilled):
-            return event.cum_qty <= self._recovered_orders[client.value]
+        if isinstance(event, OrderFilled) and event.cum_qty > self._recovered_orders[client.value]:
+            self._recovered_orders[client.value] = event.cum_qty
+            self._reconcile_wanted = True
+            self._version += 1
+            self.kernel.counters["RECOVERED_ORDER_FILLED_LATE"] += 1
+            LOG.warning("order %s of an earlier session filled to %s after recovery: reconciling with the venue",
+                        client.value, event.cum_qty)
         return True
+
+    def _maybe_reconcile(self) -> None:
+        quiet = self.kernel.slot.state in QUIET_STATES and self.router.idle and not self._entry_probe_in_flight
+        if self._reconcile_wanted and quiet and not self._reconcile_requested:
+            self._reconcile_requested = True
+            self._pending.append(ReconcileRequest("an earlier-session order filled after recovery"))
+
+    def on_reconcile(self, venue: VenueSnapshot, wallet_usdt: Decimal | None) -> None:
+        """Venue truth for a requested reconcile: apply it (adopt, re-anchor, cancel what nobody works)."""
+        self._reconcile_requested = False
+        if not venue.ok:
+            return  # asked again at the next quiet moment
+        report = persistence.reconcile(
+            self.kernel,
+            [persistence.VenueOpenOrder(o.symbol, _client_id(o.client_id), o.venue_id) for o in venue.open_orders],
+            [persistence.VenuePosition(p.symbol, p.side, p.qty, p.entry_px, p.leverage) for p in venue.positions],
+            wallet_usdt,
+        )
+        self._reconcile_wanted = False
+        self._version += 1
+        for note in report.diagnostics:
+            LOG.warning("reconcile: %s %s", note.code, note.detail)
+        for cancel in report.cancels:
+            action = CancelAttempt(cancel.symbol, cancel.client_id.value)
+            self._pending.append(action)
+            self.audit.command(action, self.now_ms)
+        # The kernel changed outside `handle`: a checkpoint keeps the audit's replay exact.
+        self.audit.checkpoint(persistence.snapshot(self.kernel), "reconcile", self.now_ms)
+        self._dirty = True
 
     def _truth(self, venue: VenueSnapshot) -> VenueTruth:
         if not venue.ok:
@@ -622,3 +681,10 @@ def _percentile_ms(sorted_ns: Sequence[int], q: float) -> float:
         return 0.0
     index = min(len(sorted_ns) - 1, max(0, round(q * (len(sorted_ns) - 1))))
     return sorted_ns[index] / 1e6
+
+
+def _client_id(raw: str) -> ClientOrderId | None:
+    try:
+        return ClientOrderId(raw) if raw else None
+    except ValueError:
+        return None

@@ -23,7 +23,14 @@ from typing import Any, Protocol
 
 from pink_fsm.kernel.values import ContractSpec, Symbol
 from pink_fsm.ports import PlaceResult, RejectCode, Venue, VenueError
-from pink_fsm.runtime.engine import Engine, EngineAction, ProbeEntry, SetLeverageAction, VenueSnapshot
+from pink_fsm.runtime.engine import (
+    Engine,
+    EngineAction,
+    ProbeEntry,
+    ReconcileRequest,
+    SetLeverageAction,
+    VenueSnapshot,
+)
 from pink_fsm.runtime.exec_router import CancelAttempt, ProbeGate, SendOrder
 from pink_fsm.runtime.recovery import Recovery, recover
 
@@ -182,6 +189,9 @@ class Shell:
                 engine.on_entry_probe(action, await self._probe())
             elif isinstance(action, ProbeGate):
                 engine.on_gate_probe(action, await self._probe())
+            elif isinstance(action, ReconcileRequest):
+                truth = await self._probe()
+                engine.on_reconcile(truth, await venue.balance_usdt() if truth.ok else None)
         except VenueError as exc:
             self.venue_errors += 1
             LOG.warning("venue error during %s: %s", type(action).__name__, exc)

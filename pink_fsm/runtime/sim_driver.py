@@ -25,6 +25,7 @@ from pink_fsm.runtime.engine import (
     Engine,
     EngineAction,
     ProbeEntry,
+    ReconcileRequest,
     SetLeverageAction,
     VenueSnapshot,
 )
@@ -159,6 +160,9 @@ class SimDriver:
             engine.on_entry_probe(action, self.probe())
         elif isinstance(action, ProbeGate):
             engine.on_gate_probe(action, self.probe())
+        elif isinstance(action, ReconcileRequest):
+            truth = self.probe()
+            engine.on_reconcile(truth, venue.balance_usdt() if truth.ok else None)
 
     def probe(self) -> VenueSnapshot:
         """Open orders FIRST, then positions (D9). A venue error is a failed probe, never a crash: the engine
