@@ -153,3 +153,30 @@ def test_generated_source_is_built_from_validated_names_only() -> None:
     for t in SLOT.transitions:
         assert t.doc not in fm.source
     assert "import" not in fm.source and "__" not in fm.source
+
+
+@pytest.mark.parametrize("name", ["smoke", "no_single_slot_check"])
+def test_search_step_checks_the_invariants_like_holds_and_gives_the_same_successors(name: str) -> None:
+    """The search calls `step_of[state](st, True)`: None exactly where `holds` fails (the same generated checks),
+    else exactly `successors(st)`; on the smoke profile and on a mutant whose invariants fail."""
+    if name == "smoke":
+        m = ComposedModel(SLOT, attrs.evolve(PROFILES["smoke"], foreign_budget=1))
+    else:
+        mutant = MUTANTS[name]
+        m = ComposedModel(load_machine_text(mutant.text(), "slot.yaml"), mutant.bounds)
+    fm = FastModel(m)
+    seen = {fm.initial()}
+    queue = [fm.initial()]
+    failing = 0
+    for st in queue:
+        checked = fm.step_of[st[0]](st, True)
+        if not fm.holds(st):
+            assert checked is None
+            failing += 1
+            continue
+        assert checked == fm.successors(st)
+        for _, n, _ in checked:
+            if n is not None and n not in seen and len(seen) < 20_000:
+                seen.add(n)
+                queue.append(n)
+    assert (failing > 0) == (name != "smoke") and len(seen) > (2_000 if name == "smoke" else 20)

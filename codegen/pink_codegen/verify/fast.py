@@ -2,8 +2,12 @@
 Python for one spec and one `Bounds`, and searched breadth first like `checker.check`, with the same result.
 
 Why: `checker.check` explores attrs `State` objects through the exact interpreter's dictionaries (about 5,000
-states/s). Here, at check time, the slot's typed IR and the profile's bounds are turned into the source of two
-functions, compiled once with `compile()`:
+states/s). Here, at check time, the slot's typed IR and the profile's bounds are turned into Python source,
+compiled once with `compile()`, specialised per slot state: `step_<i>` and `holds_<i>` for each state of the
+slot (dispatched on the state name by `STEP` and `HOLDS`), where an event tries only the rows whose sources
+include that state, without a state test, and what the invariants decide by the state is decided here. The
+search calls `step_<i>(st, True)`, which first runs `holds_<i>`'s checks (the same generator) and returns None
+when one fails. The two dispatchers:
 
 * `successors(st) -> [(label_id, next_st, fired_row), ...]`: every environment action of `model.actions` in
   the same order, each delivering its event through the slot's rows compiled to straight-line code (candidate
@@ -96,6 +100,9 @@ ROW_BOUNDS = -2  # successors' marker: a variable left its bounds (the reference
 ROW_UNHANDLED_VENUE = -3  # successors' marker: the slot does not handle a venue event
 
 
+Successor = tuple[int, tuple[Any, ...] | None, int]  # (label id, next state or None, fired row or a marker)
+
+
 class FastUnsupported(ValueError):
     """The fast engine cannot encode this model exactly; the message says why (use the reference checker)."""
 
@@ -178,6 +185,17 @@ class _Writer:
         self.lines.append("    " * indent + text)
 
 
+class _Indented(_Writer):
+    """Writes to `inner` one level deeper."""
+
+    def __init__(self, inner: _Writer) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def __call__(self, indent: int, text: str) -> None:
+        self.inner(indent + 1, text)
+
+
 class FastModel:
     """The composed model of `m` compiled to `successors` and `holds` over flat tuples (see the module doc)."""
 
@@ -197,6 +215,8 @@ class FastModel:
         self.rows = {t.index: t for t in ir.transitions}
         self.pool: list[Any] = []
         self.sites: list[Site] = []
+        self._here = ""  # the slot state whose successor function is being generated
+        self._same_orders = False  # while generating venue actions that leave the orders as they are (O1 is O)
         b = self.b
         self.px_entry = _whole(Fraction(b.price_levels[0]))
         self.px_exit = _whole(Fraction(b.price_levels[1]))
@@ -221,6 +241,9 @@ class FastModel:
         self.successors: Callable[[tuple[Any, ...]], list[tuple[int, tuple[Any, ...] | None, int]]] = \
             namespace["successors"]
         self.holds: Callable[[tuple[Any, ...]], bool] = namespace["holds"]
+        # the step functions by slot state name, for the search (one dict lookup instead of a dispatch call)
+        # step_of[name](st, True): the successors, or None when an invariant fails
+        self.step_of: dict[str, Callable[[tuple[Any, ...], bool], list[Successor] | None]] = namespace["STEP"]
         self.fault_sites = tuple(s.fault for s in self.sites)
 
     # ------------------------------------------------------------------ code generation helpers
@@ -250,8 +273,11 @@ class FastModel:
         return repr(value)
 
     def _site(self, template: str, fault: bool) -> int:
-        self.sites.append(Site(template, fault))
-        return len(self.sites) - 1
+        """The site's number: the same in every state's successor function (sites are numbered on first use)."""
+        site = Site(template, fault)
+        if site not in self.sites:
+            self.sites.append(site)
+        return self.sites.index(site)
 
     def _emit(self, e: X.TExpr) -> str:
         return X.emit(e, self._cx)
@@ -259,22 +285,44 @@ class FastModel:
     # ------------------------------------------------------------------ the generated source
 
     def _generate(self) -> str:
+        """One successor function per slot state (`step_<i>`, dispatched on the state name by `STEP`): an event
+        delivered in a given state tries only the rows whose sources include that state, without a state test."""
         w = _Writer()
+        names = [s.name for s in self.m.ir.states]
+        for i, name in enumerate(names):
+            self._here = name
+            w(0, f"def step_{i}(st, check=False):  # {name}")
+            w(1, f"{', '.join(self.prefix)}, = st[:{self.n_prefix}]")
+            w(1, f"O = st[{self.n_prefix}:]")
+            w(1, "if check:  # the search checks the invariants here (holds_<i>), saving a call and an unpacking")
+            self._checks(_Indented(w), name, "return None")
+            w(1, "out = []")
+            w(1, f"if next_ref >= {FOREIGN_ORDER}:")
+            w(2, "raise FastUnsupported('order refs reach FOREIGN_ORDER (the reference model takes them as foreign)')")
+            self._policy(w)
+            self._venue(w)
+            w(1, "return out")
+            w(0, "")
+        w(0, "STEP = {" + ", ".join(f"{name!r}: step_{i}" for i, name in enumerate(names)) + "}")
+        w(0, "")
         w(0, "def successors(st):")
-        w(1, f"{', '.join(self.prefix)}, = st[:{self.n_prefix}]")
-        w(1, f"O = st[{self.n_prefix}:]")
-        w(1, "out = []")
-        w(1, f"if next_ref >= {FOREIGN_ORDER}:")
-        w(2, "raise FastUnsupported('order refs reach FOREIGN_ORDER (the reference model takes them as foreign)')")
-        self._policy(w)
-        self._venue(w)
-        w(1, "return out")
+        w(1, "return STEP[st[0]](st)")
         w(0, "")
         self._holds(w)
         return "\n".join(w.lines) + "\n"
 
+    def _rows(self, event: str) -> list[Transition]:
+        """The rows of `event` that can fire in the state being generated, by priority then declaration order
+        (ExactMachine.enabled's order)."""
+        return sorted((t for t in self.m.ir.transitions if t.event == event and self._here in t.sources),
+                      key=lambda t: (-t.priority, t.index))
+
     def _policy(self, w: _Writer) -> None:
         b = self.b
+        # A policy action whose event has no row in this state changes nothing (no successor): its sites are
+        # still numbered (label ids are the same in every state's function) but its code goes to a discarded writer.
+        main = w
+        w = self._writer_for("ENTER", main)
         w(1, f"if trades < {int(b.max_trades)}:")
         w(2, "p_venue_position_lots = abs(position)")
         w(2, f"p_own_fill_age_ms = 0 if recent else {HOT_WINDOW_PASSED_MS}")
@@ -292,10 +340,12 @@ class FastModel:
                           "new_leg_ratio_0": "0", "new_leg_ratio_1": "0", "probe_ok": "True",
                           "venue_position_lots": "p_venue_position_lots", "own_fill_age_ms": "p_own_fill_age_ms"}
                 self._deliver(w, n, "ENTER", str(site << SITE_SHIFT), params, {}, venue=False)
+        w = self._writer_for("EXIT", main)
         for qty in (0, 1):
             site = self._site(f"policy EXIT qty={qty}", False)
             self._deliver(w, 1, "EXIT", str(site << SITE_SHIFT), {"order": "next_ref", "qty_lots": str(qty)}, {},
                           venue=False)
+        w = self._writer_for("CANCEL", main)
         for role, name in (("ENTRY", "entry_order"), ("EXIT", "exit_order")):
             site = self._site(f"policy CANCEL {role} #{{ref}}", False)
             ref = self._var(name)
@@ -308,11 +358,17 @@ class FastModel:
                           {"cancels_left": "cancels_left - 1"}, venue=False)
             w(4, "break")
         site = self._site("audit TRADE_WRITTEN", False)
+        w = self._writer_for("TRADE_WRITTEN", main)
         w(1, "if record_pending:")
         self._deliver(w, 2, "TRADE_WRITTEN", str(site << SITE_SHIFT), {}, {}, venue=False)
+        w = main
         site = self._site("clock: the hot window passes", False)
         w(1, "if recent:")
-        w(2, f"out.append(({site << SITE_SHIFT}, {self._tuple({'recent': 'False'})} + O, -1))")
+        w(2, f"out.append(({site << SITE_SHIFT}, {self._next({'recent': 'False'})}, -1))")
+
+    def _writer_for(self, event: str, main: _Writer) -> _Writer:
+        """`main` when some row of `event` can fire in the state being generated, else a discarded writer."""
+        return main if self._rows(event) else _Writer()
 
     def _venue(self, w: _Writer) -> None:
         ack = self._site("venue ACK #{ref}", False)
@@ -357,6 +413,7 @@ class FastModel:
         w(3, f"o_lid = o_ref << {REF_SHIFT}")
         w(3, f"o_px, o_fee = (PX_X, FEE_X) if o & {ROLE_EXIT} else (PX_E, FEE_E)")
         w(3, f"for cum in CUMS[o >> {SENT_SHIFT} & {SENT_MASK}]:")
+        self._same_orders = True  # O1 is O: the venue orders do not change
         self._deliver(w, 4, "FILL", f"{repeat << SITE_SHIFT} | o_lid | cum", self._fill_params(),
                       {"dup_left": "dup_left - 1"}, venue=True)
         w(1, "if foreign_left > 0:")
@@ -364,46 +421,60 @@ class FastModel:
         self._deliver(w, 2, "FILL", str(foreign << SITE_SHIFT), {
             "order": str(FOREIGN_ORDER), "cum_lots": "1", "cum_quote_usdt": "PX_E", "cum_fee_usdt": "0"},
             {"foreign_left": "foreign_left - 1"}, venue=True)
+        self._same_orders = False
 
     @staticmethod
     def _fill_params() -> dict[str, str]:
         return {"order": "o_ref", "cum_lots": "cum", "cum_quote_usdt": "cum * o_px", "cum_fee_usdt": "cum * o_fee"}
 
-    def _tuple(self, env: dict[str, str], dest: str = "S", vars_: dict[str, str] | None = None) -> str:
-        """The next state's prefix as a tuple display (the orders follow)."""
+    def _next(self, env: dict[str, str], dest: str = "S", vars_: dict[str, str] | None = None,
+              orders: str = "O") -> str:
+        """The next state: a tuple display of the prefix and the orders, or, when one run of fields changes and
+        the orders do not, the unchanged fields sliced from `st` around a display of the changed ones (cheaper
+        to build, and shorter source)."""
         vars_ = vars_ or {}
         parts = [dest, *(vars_.get(n, f"v_{n}") for n in self.live_vars), *(env.get(f, f) for f in ENV_FIELDS)]
-        return "(" + ", ".join(parts) + ")"
+        changed = [k for k, (part, local) in enumerate(zip(parts, self.prefix, strict=True)) if part != local]
+        if orders == "O" and changed and changed[-1] - changed[0] + 1 == len(changed):
+            a, b = changed[0], changed[-1] + 1
+            pieces = [f"st[:{a}]"] if a else []
+            pieces.append("(" + ", ".join(parts[a:b]) + ",)")
+            pieces.append(f"st[{b}:]")
+            return " + ".join(pieces)
+        return "(" + ", ".join(parts) + f") + {orders}"
 
     def _deliver(self, w: _Writer, n: int, event: str, lid: str, params: dict[str, str], env: dict[str, str],
                  venue: bool) -> None:
         """Deliver `event` with `params` (code) to the slot: the first enabled row fires (ExactMachine.step),
         then model.apply's venue update (`env`, and O1 for venue actions), outputs and bookkeeping."""
         ev = self.m.ir.event(event)
+        if not venue and not self._rows(event):
+            w(n, "pass")  # no row of this event in this state: the action changes nothing
+            return
         for p in ev.params:
-            w(n, f"p_{p.name} = {params[p.name]}")
-        rows = sorted((t for t in self.m.ir.transitions if t.event == event), key=lambda t: (-t.priority, t.index))
-        all_states = frozenset(s.name for s in self.m.ir.states)
+            if params[p.name] != f"p_{p.name}":
+                w(n, f"p_{p.name} = {params[p.name]}")
         first = True
-        for t in rows:
-            if set(t.sources) == all_states:
-                source = "True"
-            elif len(t.sources) == 1:
-                source = f"S == {t.sources[0]!r}"
-            else:
-                source = f"S in {self._pooled(frozenset(t.sources))}"
-            guard = self._emit(t.guard) if t.guard is not None else "True"
-            w(n, f"{'if' if first else 'elif'} {source} and {guard}:")
+        for t in self._rows(event):
+            if t.guard is None:
+                if first:  # every later row is shadowed
+                    self._fire(w, n, t, lid, env, venue)
+                    return
+                w(n, "else:")
+                self._fire(w, n + 1, t, lid, env, venue)
+                return
+            w(n, f"{'if' if first else 'elif'} {self._emit(t.guard)}:")
             first = False
             self._fire(w, n + 1, t, lid, env, venue)
-            if source == "True" and t.guard is None:
-                return  # every later row is shadowed
-        w(n, "else:")
+        m = n
+        if not first:
+            w(n, "else:")
+            m = n + 1
         if venue:
-            w(n + 1, f"out.append(({lid}, None, {ROW_UNHANDLED_VENUE}))")
-            w(n + 1, "return out")
+            w(m, f"out.append(({lid}, None, {ROW_UNHANDLED_VENUE}))")
+            w(m, "return out")
         else:
-            w(n + 1, "pass")
+            w(m, "pass")
 
     def _fire(self, w: _Writer, n: int, t: Transition, lid: str, env: dict[str, str], venue: bool) -> None:
         for name, e in t.lets:
@@ -419,18 +490,24 @@ class FastModel:
                 w(n, f"e{k}_{a} = {self._emit(e)}")
                 args[a] = f"e{k}_{a}"
             emits.append((em.output, args))
-        for name, _ in t.effect:  # ExactMachine.step checks the bounds in effect order
+        tests: list[str] = []  # any variable out of its bounds: the reference names the first (effect order)
+        for name, e in t.effect:
             v = self.m.ir.variable(name)
             if not isinstance(v.type, NumType):
                 continue
-            tests = [f"n_{name} {op} {self._value(bound)}" for bound, op in ((v.min, "<"), (v.max, ">"))
-                     if bound is not None]
-            if tests:
-                w(n, f"if {' or '.join(tests)}:")
-                w(n + 1, f"out.append(({lid}, None, {ROW_BOUNDS}))")
-                w(n + 1, "return out")
+            lit = e.value if isinstance(e, X.Lit) else None
+            if isinstance(lit, int | Fraction) and not isinstance(lit, bool) and \
+                    all(isinstance(bd, int | Fraction) for bd in (v.min, v.max) if bd is not None) and \
+                    (v.min is None or lit >= v.min) and (v.max is None or lit <= v.max):  # type: ignore[operator]
+                continue  # a literal within the bounds
+            tests += [f"n_{name} {op} {self._value(bound)}" for bound, op in ((v.min, "<"), (v.max, ">"))
+                      if bound is not None]
+        if tests:
+            w(n, f"if {' or '.join(tests)}:")
+            w(n + 1, f"out.append(({lid}, None, {ROW_BOUNDS}))")
+            w(n + 1, "return out")
         env = dict(env)
-        orders = "O1" if venue else "O"
+        orders = "O1" if venue and not self._same_orders else "O"
         trade = new.get("trade_seq", self._var("trade_seq"))
         for output, args in emits:
             if output == "PLACE_ORDER":
@@ -461,20 +538,33 @@ class FastModel:
         if not venue and not new and not env and dest == "S" and orders == "O":
             w(n, f"out.append(({lid}, st, {t.index}))")  # nothing changes: the same state
         else:
-            w(n, f"out.append(({lid}, {self._tuple(env, dest, new)} + {orders}, {t.index}))")
+            w(n, f"out.append(({lid}, {self._next(env, dest, new, orders)}, {t.index}))")
 
     def _holds(self, w: _Writer) -> None:
-        """The spec's invariants, then checker.composed_violations over the flat venue orders."""
-        v = self._var
+        """`holds_<i>` for each slot state (dispatched by `HOLDS`, and `holds`): the invariants of `_checks`."""
+        names = [s.name for s in self.m.ir.states]
+        for i, name in enumerate(names):
+            w(0, f"def holds_{i}(st):  # {name}")
+            w(1, f"{', '.join(self.prefix)}, = st[:{self.n_prefix}]")
+            w(1, f"O = st[{self.n_prefix}:]")
+            self._checks(w, name, "return False")
+            w(1, "return True")
+            w(0, "")
+        w(0, "HOLDS = {" + ", ".join(f"{name!r}: holds_{i}" for i, name in enumerate(names)) + "}")
+        w(0, "")
         w(0, "def holds(st):")
-        w(1, f"{', '.join(self.prefix)}, = st[:{self.n_prefix}]")
-        w(1, f"O = st[{self.n_prefix}:]")
+        w(1, "return HOLDS[st[0]](st)")
+
+    def _checks(self, w: _Writer, state: str, fail: str) -> None:
+        """In slot state `state`, over the unpacked locals: `fail` unless the spec's invariants and
+        checker.composed_violations's hold (the waiting order and the closed-state test decided here)."""
+        v = self._var
         for inv in self.m.ir.invariants:
             w(1, f"if not {self._emit(inv.expr)}:")
-            w(2, "return False")
+            w(2, fail)
         waiting = {"EXIT_REQUESTED": "entry_order", "ENTRY_CANCELLING": "entry_order", "EXIT_CANCELLING": "exit_order"}
-        w(1, "wref = " + " else ".join(f"{v(ref)} if S == {st!r}" for st, ref in waiting.items()) + " else None")
-        w(1, "entry_found = wref_found = False")
+        wref = v(waiting[state]) if state in waiting else ""
+        w(1, "entry_found = False")
         w(1, "entry_filled = entry_quote = exited = live_entries = 0")
         w(1, "for o in O:")
         w(2, f"ref = o & {REF_MASK}")
@@ -487,10 +577,12 @@ class FastModel:
         w(4, f"exited += o >> {FILLED_SHIFT} & {LOTS_MASK}")
         w(2, f"elif o & {LIVE}:")
         w(3, "live_entries += 1")
-        w(2, "if not wref_found and ref == wref:")
-        w(3, "wref_found = True")
-        w(3, f"if o & {LIVE} and not o & {CREQ}:")
-        w(4, "return False  # cancel_in_flight")
+        if wref:  # cancel_in_flight: the first order with the waited-for ref is dead or cancel-requested
+            w(1, "for o in O:")
+            w(2, f"if o & {REF_MASK} == {wref}:")
+            w(3, f"if o & {LIVE} and not o & {CREQ}:")
+            w(4, f"{fail}  # cancel_in_flight")
+            w(3, "break")
         w(1, "exit_quote = exited * PX_X")
         checks = [
             f"{v('entry_filled_lots')} != entry_filled or {v('exited_lots')} != exited",  # books_match_venue
@@ -498,13 +590,13 @@ class FastModel:
             f"{v('entry_cost_usdt')} != entry_quote or {v('exit_cost_usdt')} != exit_quote",  # booked_at_venue_prices
             f"{v('fees_usdt')} * FEE_DEN != (entry_quote + exit_quote) * FEE_NUM",  # fees_match_venue
             f"record_pending and record_pending != {v('trade_seq')}",  # record_before_next_trade
-            f"S in {self._pooled(frozenset({'CLOSED', 'TRADE_TERMINAL_WRITTEN'}))} and {v('entry_filled_lots')} == "
-            f"exited and {v('realised_pnl_usdt')} != entry_quote - exit_quote",  # closed_pnl_is_price_change
         ]
+        if state in ("CLOSED", "TRADE_TERMINAL_WRITTEN"):  # closed_pnl_is_price_change
+            checks.append(f"{v('entry_filled_lots')} == exited and "
+                          f"{v('realised_pnl_usdt')} != entry_quote - exit_quote")
         for check in checks:
             w(1, f"if {check}:")
-            w(2, "return False")
-        w(1, "return True")
+            w(2, fail)
 
     # ------------------------------------------------------------------ states and labels
 
@@ -573,7 +665,7 @@ def check_fast(m: ComposedModel, max_states: int = 2_000_000,
 def _search(m: ComposedModel, max_states: int, progress: Callable[[int, int, int], None] | None,
             started: float) -> CheckResult:
     fm = FastModel(m)
-    successors, holds, fault_sites = fm.successors, fm.holds, fm.fault_sites
+    fault_sites = fm.fault_sites
     init = fm.initial()
     index: dict[tuple[Any, ...], int] = {init: 0}
     states: list[tuple[Any, ...]] = [init]
@@ -597,53 +689,68 @@ def _search(m: ComposedModel, max_states: int, progress: Callable[[int, int, int
             steps.append(last)
         return tuple(steps)
 
+    step_of = fm.step_of
+    setdefault, fired_add = index.setdefault, fired.add
+    non_fault = [not f for f in fault_sites]
+    states_append, parent_append, depth_append, reverse_append = \
+        states.append, parent.append, depth.append, reverse.append
+    parent_lid_append, parent_row_append = parent_lid.append, parent_row.append
+    n = len(states)  # kept equal to len(states)
     head = 0
     while head < len(states) and not violations:
         i = head
         head += 1
         st = states[i]
-        if not holds(st):
+        name = st[0]
+        succ = step_of[name](st, True)
+        if succ is None:  # an invariant fails
             violations.extend(_state_violations(fm, st, slot_invariants, trace(i)))
             break
         d = depth[i] + 1
-        for lid, nxt, row in successors(st):
-            if nxt is None:
+        transitions += len(succ)
+        for lid, nxt, row in succ:
+            if nxt is st:  # a self loop: counted, its row fired; no new state, nothing for reachability
+                fired_add(row)
+                continue
+            if nxt is None:  # always the last entry: the step stops there
+                transitions -= 1
                 violations.append(_step_violation(fm, st, lid, row, trace(i)))
                 break
-            transitions += 1
-            if row >= 0:
-                fired.add(row)
-            if nxt is st:
-                j = i
-            else:
-                n = len(states)
-                j = index.setdefault(nxt, n)
-                if j == n:
-                    if n >= max_states:
-                        del index[nxt]
-                        break
-                    states.append(nxt)
-                    parent.append(i)
-                    parent_lid.append(lid)
-                    parent_row.append(row)
-                    depth.append(d)
-                    reverse.append([])
-            if not fault_sites[lid >> SITE_SHIFT]:
+            fired_add(row)
+            j = setdefault(nxt, n)
+            if j == n:
+                if n >= max_states:
+                    del index[nxt]
+                    # the entries after this one were not taken (checker.check stops here too)
+                    transitions -= len(succ) - 1 - next(k for k, x in enumerate(succ) if x[1] is nxt)
+                    break
+                n += 1
+                states_append(nxt)
+                parent_append(i)
+                parent_lid_append(lid)
+                parent_row_append(row)
+                depth_append(d)
+                reverse_append([i] if non_fault[lid >> SITE_SHIFT] else [])
+            elif non_fault[lid >> SITE_SHIFT]:
                 reverse[j].append(i)
         if progress is not None and len(states) % 5000 == 0:
             progress(len(states), transitions, depth[-1])
+    fired.discard(-1)  # environment-only actions (the clock) fire no row
     complete = head >= len(states) and not violations and len(states) < max_states
     verdicts = {name: "holds" for name in [*slot_invariants, *COMPOSED]}
     if complete:
         n_orders = fm.n_prefix
         position = 1 + len(fm.live_vars)  # ENV_FIELDS[0]
         free = FREE_STATES
-        for name, good, what in (
-                ("flat_reachable",
-                 lambda st: st[position] == 0 and not any(o & LIVE for o in st[n_orders:]),
-                 "flat"),
-                ("slot_free_reachable", lambda st: st[0] in free, "a free slot")):
-            stuck = _unable_to_reach(states, reverse, good)
+        def flat() -> list[int]:
+            return [i for i, st in enumerate(states) if st[position] == 0 and not any(o & LIVE for o in st[n_orders:])]
+
+        def slot_free() -> list[int]:
+            return [i for i, st in enumerate(states) if st[0] in free]
+
+        good: Callable[[], list[int]]
+        for name, good, what in (("flat_reachable", flat, "flat"), ("slot_free_reachable", slot_free, "a free slot")):
+            stuck = _unable_to_reach(len(states), reverse, good())
             if stuck is not None:
                 violations.append(Violation(name, REACHABILITY[name][0], f"no way to {what} from {states[stuck][0]} "
                                             f"(venue position {states[stuck][position]})", trace(stuck)))
@@ -686,20 +793,20 @@ def _step_violation(fm: FastModel, st: tuple[Any, ...], lid: int, row: int,
                      (*steps, (action.label, s.slot_state, "UNHANDLED")))
 
 
-def _unable_to_reach(states: list[tuple[Any, ...]], reverse: list[list[int]],
-                     good_state: Callable[[tuple[Any, ...]], bool]) -> int | None:
-    """checker._unable_to_reach over the reversed non-fault edges: the first state (in BFS order, so with the
-    shortest trace) from which no good state is reachable."""
-    good = [False] * len(states)
-    queue = [i for i, st in enumerate(states) if good_state(st)]
+def _unable_to_reach(n_states: int, reverse: list[list[int]], queue: list[int]) -> int | None:
+    """checker._unable_to_reach over the reversed non-fault edges from the good states `queue` (in BFS order):
+    the first state (in BFS order, so with the shortest trace) from which no good state is reachable."""
+    good = bytearray(n_states)
     for i in queue:
-        good[i] = True
+        good[i] = 1
     for j in queue:  # grows while it is walked: a FIFO
         for i in reverse[j]:
             if not good[i]:
-                good[i] = True
+                good[i] = 1
                 queue.append(i)
-    return next((i for i, ok in enumerate(good) if not ok), None)
+    if len(queue) == n_states:
+        return None
+    return good.index(0)
 
 
 # ---------------------------------------------------------------------------------------------
