@@ -138,7 +138,7 @@ def replay(
     and account logic), not the exec router.
     """
     # The compiler is a build-time tool; this command alone needs it (imports point inward otherwise).
-    from pink_codegen.build import find_project_root, load_specs
+    from pink_codegen.build import find_project_root, load_named
     from pink_codegen.errors import SpecError
     from pink_codegen.verify.model import PROFILES, ComposedModel
     from pink_codegen.verify.runtime_replay import ReplayError, load_trace, replay_on_runtime
@@ -154,8 +154,7 @@ def replay(
             raise ReplayError(f"unknown profile {name!r}; profiles: {', '.join(PROFILES)}")
         root = find_project_root()
         spec_dir = spec or (root / "spec" if root else Path("spec"))
-        slot = next((m for m, _ in load_specs(spec_dir, find_project_root(spec_dir) or spec_dir)
-                     if m.name == "slot"), None)
+        slot = load_named(spec_dir, "slot")
         if slot is None:
             raise ReplayError(f"no slot machine in {spec_dir}")
         report = replay_on_runtime(ComposedModel(slot, PROFILES[name]), labels, invariant)

@@ -53,6 +53,13 @@ def _display(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
+def load_named(spec_dir: Path, name: str) -> Machine | None:
+    """The machine called `name` among the specs of `spec_dir` (None when there is none); every spec is
+    validated, so SpecError reports problems anywhere in the directory."""
+    machines = load_specs(spec_dir, find_project_root(spec_dir) or spec_dir)
+    return next((m for m, _ in machines if m.name == name), None)
+
+
 def load_specs(spec_dir: Path, root: Path) -> list[tuple[Machine, str]]:
     """Load every spec/*.yaml (sorted); all errors of all files are reported together."""
     if not spec_dir.is_dir():

@@ -11,9 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from pink_codegen import __version__
-from pink_codegen.build import build, find_project_root, load_specs
+from pink_codegen.build import build, find_project_root, load_named, load_specs
 from pink_codegen.errors import SpecError
 from pink_codegen.explain import explain as explain_name
+from pink_codegen.ir import Machine
 from pink_codegen.loader import load_machine
 
 app = typer.Typer(
@@ -51,7 +52,6 @@ def _report_spec_error(exc: SpecError) -> None:
 
 
 def _summary(machines: list[object]) -> Table:
-    from pink_codegen.ir import Machine
 
     table = Table(title="compiled machines")
     for col in ("machine", "states", "events", "rows", "invariants", "vars", "spec sha256"):
@@ -188,16 +188,7 @@ def verify_cmd(
     if engine not in ENGINES:
         err_console.print(f"error: unknown engine {engine!r}; engines: {', '.join(ENGINES)}", markup=False)
         raise typer.Exit(2)
-    spec_dir, _ = _resolve(spec, None)
-    try:
-        slot = next((m for m, _ in load_specs(spec_dir, find_project_root(spec_dir) or spec_dir) if m.name == "slot"),
-                    None)
-    except SpecError as exc:
-        _report_spec_error(exc)
-        raise typer.Exit(1) from None
-    if slot is None:
-        err_console.print(f"error: no slot machine in {spec_dir}", markup=False)
-        raise typer.Exit(2)
+    slot = _slot_machine(spec)
     model = ComposedModel(slot, PROFILES[profile])
     with Progress(console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task(f"verify ({profile})", total=None)
@@ -249,6 +240,20 @@ def verify_cmd(
         raise typer.Exit(3)
 
 
+def _slot_machine(spec: Path | None) -> Machine:
+    """The slot machine the model checker composes (exit 1 on spec errors, 2 when there is no slot spec)."""
+    spec_dir, _ = _resolve(spec, None)
+    try:
+        slot = load_named(spec_dir, "slot")
+    except SpecError as exc:
+        _report_spec_error(exc)
+        raise typer.Exit(1) from None
+    if slot is None:
+        err_console.print(f"error: no slot machine in {spec_dir}", markup=False)
+        raise typer.Exit(2)
+    return slot
+
+
 @app.command("export-promela")
 def export_promela_cmd(
     profile: Annotated[str, typer.Option("--profile", help="Bounds of the composed model to export: smoke, "
@@ -268,16 +273,7 @@ def export_promela_cmd(
     if profile not in PROFILES:
         err_console.print(f"error: unknown profile {profile!r}; profiles: {', '.join(PROFILES)}", markup=False)
         raise typer.Exit(2)
-    spec_dir, _ = _resolve(spec, None)
-    try:
-        slot = next((m for m, _ in load_specs(spec_dir, find_project_root(spec_dir) or spec_dir) if m.name == "slot"),
-                    None)
-    except SpecError as exc:
-        _report_spec_error(exc)
-        raise typer.Exit(1) from None
-    if slot is None:
-        err_console.print(f"error: no slot machine in {spec_dir}", markup=False)
-        raise typer.Exit(2)
+    slot = _slot_machine(spec)
     try:
         text = export(slot, PROFILES[profile])
     except PromelaError as exc:

@@ -204,13 +204,20 @@ def check(m: ComposedModel, max_states: int = 2_000_000,
                 fail(name, REACHABILITY[name][0], f"no way to {what} from {states[stuck].slot_state} (venue "
                                                   f"position {states[stuck].position_lots})", stuck)
                 break
+    return result_of(m, len(states), transitions, max(depth), started, complete, violations, fired, verdicts)
+
+
+def result_of(m: ComposedModel, states: int, transitions: int, max_depth: int, started: float, complete: bool,
+              violations: list[Violation], fired: set[int], verdicts: dict[str, str]) -> CheckResult:
+    """A finished search as a CheckResult (both engines end here): the violated properties, the reachability
+    verdicts (checked only on a complete search without violations) and the rows never fired."""
     for v in violations:
         verdicts[v.invariant] = "VIOLATED"
     for name in REACHABILITY:
         verdicts.setdefault(name, "holds" if complete and not violations else "not checked")
     seconds = time.perf_counter() - started
     dead = tuple(t.index for t in m.ir.transitions if t.index not in fired) if complete else ()
-    return CheckResult(m.bounds.name, len(states), transitions, max(depth), seconds, complete, tuple(violations),
+    return CheckResult(m.bounds.name, states, transitions, max_depth, seconds, complete, tuple(violations),
                        frozenset(fired), dead, verdicts)
 
 

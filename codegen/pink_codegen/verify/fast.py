@@ -62,8 +62,16 @@ from pink_codegen.verify.checker import (
     CheckResult,
     Violation,
     composed_violations,
+    result_of,
 )
-from pink_codegen.verify.model import FOREIGN_ORDER, Action, ComposedModel, State, VenueOrder
+from pink_codegen.verify.model import (
+    FOREIGN_ORDER,
+    Action,
+    ComposedModel,
+    State,
+    VenueOrder,
+    bounds_in_use_beyond,
+)
 from pink_fsm.fsm.numbers import div_exact, floor_exact, sign_exact
 from pink_fsm.fsm.types import SIDE_SIGN_EXACT
 
@@ -109,15 +117,7 @@ class FastUnsupported(ValueError):
 
 def unsupported_bounds(bounds: Any) -> list[str]:
     """Bounds fields this engine does not encode that are switched on (differ from their default)."""
-    out: list[str] = []
-    for f in attrs.fields(type(bounds)):
-        if f.name in FAST_BOUNDS_FIELDS:
-            continue
-        factory = getattr(f.default, "factory", None)
-        default = factory() if callable(factory) else f.default
-        if default is attrs.NOTHING or getattr(bounds, f.name) != default:
-            out.append(f.name)
-    return out
+    return bounds_in_use_beyond(bounds, FAST_BOUNDS_FIELDS)
 
 
 def why_unsupported(m: ComposedModel) -> str:
@@ -755,14 +755,7 @@ def _search(m: ComposedModel, max_states: int, progress: Callable[[int, int, int
                 violations.append(Violation(name, REACHABILITY[name][0], f"no way to {what} from {states[stuck][0]} "
                                             f"(venue position {states[stuck][position]})", trace(stuck)))
                 break
-    for v in violations:
-        verdicts[v.invariant] = "VIOLATED"
-    for name in REACHABILITY:
-        verdicts.setdefault(name, "holds" if complete and not violations else "not checked")
-    seconds = time.perf_counter() - started
-    dead = tuple(t.index for t in m.ir.transitions if t.index not in fired) if complete else ()
-    return CheckResult(m.bounds.name, len(states), transitions, max(depth), seconds, complete, tuple(violations),
-                       frozenset(fired), dead, verdicts)
+    return result_of(m, len(states), transitions, max(depth), started, complete, violations, fired, verdicts)
 
 
 def _state_violations(fm: FastModel, st: tuple[Any, ...], slot_invariants: dict[str, str],

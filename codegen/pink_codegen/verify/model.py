@@ -85,6 +85,20 @@ class Bounds:
         return self.reorder_after_cancel_budget > 0 or self.lagging_stream_budget > 0
 
 
+def bounds_in_use_beyond(bounds: Bounds, known: frozenset[str] | set[str] | tuple[str, ...]) -> list[str]:
+    """Bounds fields outside `known` that are switched on (differ from their default): the model capabilities a
+    derived encoding (the Promela export, the fast engine) does not know and so cannot reproduce exactly."""
+    out: list[str] = []
+    for f in attrs.fields(type(bounds)):
+        if f.name in known:
+            continue
+        factory = getattr(f.default, "factory", None)
+        default = factory() if callable(factory) else f.default
+        if default is attrs.NOTHING or getattr(bounds, f.name) != default:
+            out.append(f.name)
+    return out
+
+
 PROFILES = {
     "smoke": Bounds("smoke", max_lots=1, cancel_budget=1, reject_budget=1, duplicate_budget=1,
                     foreign_budget=0, venue_cancel_budget=1),

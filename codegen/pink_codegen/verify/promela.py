@@ -57,7 +57,7 @@ from pink_codegen import expr as X
 from pink_codegen.ir import Machine, Transition
 from pink_codegen.types import SIDE, BoolType, EnumType, ExactValue, NumType, RefType, Type
 from pink_codegen.verify.checker import COMPOSED
-from pink_codegen.verify.model import FOREIGN_ORDER, Bounds
+from pink_codegen.verify.model import FOREIGN_ORDER, Bounds, bounds_in_use_beyond
 from pink_fsm.fsm.numbers import DIV_SCALE
 from pink_fsm.fsm.types import SIDE_SIGN_EXACT
 
@@ -83,15 +83,7 @@ class PromelaError(ValueError):
 
 def unknown_bounds_in_use(bounds: Bounds) -> list[str]:
     """Bounds fields this export does not know that are switched on (differ from their default)."""
-    out: list[str] = []
-    for f in attrs.fields(type(bounds)):
-        if f.name in KNOWN_BOUNDS_FIELDS:
-            continue
-        factory = getattr(f.default, "factory", None)
-        default = factory() if callable(factory) else f.default
-        if default is attrs.NOTHING or getattr(bounds, f.name) != default:
-            out.append(f.name)
-    return out
+    return bounds_in_use_beyond(bounds, KNOWN_BOUNDS_FIELDS)
 
 
 def scale_for(bounds: Bounds) -> int:
