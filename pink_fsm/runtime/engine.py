@@ -275,10 +275,9 @@ class Engine:
             self._note_equity()
         self._scan(ts_ms, batch[-1].symbol)
 
-    def on_frame(self, frame: object, ts_ms: int | None = None) -> None:
-        """One raw user-stream frame. A malformed frame is counted and recorded; it never stops the runtime."""
-        if ts_ms is not None:
-            self._advance(ts_ms)
+    def on_frame(self, frame: object) -> None:
+        """One raw user-stream frame (its events carry their own times). A malformed frame is counted and
+        recorded; it never stops the runtime."""
         self.metrics.frames += 1
         try:
             normalised = normalise_frame(frame)
