@@ -245,10 +245,7 @@ class Engine:
         """Queue the cancels recovery decided (own orders nobody works any more) and make the frames those
         orders still send harmless when they only repeat what the adopted position holds."""
         self.expect_recovered_orders(recovery.cancelled_fills())
-        for cancel in recovery.cancels:
-            action = CancelAttempt(cancel.symbol, cancel.client_id.value)
-            self._pending.append(action)
-            self.audit.command(action, self.now_ms)
+        self._cancel_unworked(recovery.cancels)
         self._dirty = self._dirty or bool(recovery.cancels)
 
     def expect_recovered_orders(self, filled_qty_by_client_id: dict[str, Decimal]) -> None:
@@ -499,6 +496,13 @@ class Engine:
                         client.value, event.cum_qty)
         return True
 
+    def _cancel_unworked(self, cancels: Iterable[CancelOrder]) -> None:
+        """Cancel at the venue own orders no one works any more (found by recovery or a reconcile)."""
+        for cancel in cancels:
+            action = CancelAttempt(cancel.symbol, cancel.client_id.value)
+            self._pending.append(action)
+            self.audit.command(action, self.now_ms)
+
     def _maybe_reconcile(self) -> None:
         quiet = self.kernel.slot.state in QUIET_STATES and self.router.idle and not self._entry_probe_in_flight
         if self._reconcile_wanted and quiet and not self._reconcile_requested:
@@ -520,10 +524,7 @@ class Engine:
         self._version += 1
         for note in report.diagnostics:
             LOG.warning("reconcile: %s %s", note.code, note.detail)
-        for cancel in report.cancels:
-            action = CancelAttempt(cancel.symbol, cancel.client_id.value)
-            self._pending.append(action)
-            self.audit.command(action, self.now_ms)
+        self._cancel_unworked(report.cancels)
         # The kernel changed outside `handle`: a checkpoint keeps the audit's replay exact.
         self.audit.checkpoint(persistence.snapshot(self.kernel), "reconcile", self.now_ms)
         self._dirty = True
