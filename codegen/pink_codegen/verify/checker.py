@@ -4,7 +4,8 @@ Every reachable state is checked against the slot spec's invariants (exact inter
 invariants below, which compare the slot's book with venue truth. After the search, `no_stranded_exit` is
 checked as a reachability property: from every reachable state, a flat state (no venue position, no live
 order) must be reachable without further faults. Breadth-first order makes every counterexample a shortest
-one. Rows never fired are reported as dead spec (within the bounds).
+one. Rows never fired are reported as dead spec (within the bounds): the slot's, and with this engine those of
+spec/venue.yaml, the venue environment's machine (the rows of the venue steps the model's venue actions took).
 """
 
 from __future__ import annotations
@@ -62,10 +63,22 @@ class CheckResult:
     fired_rows: frozenset[int]
     dead_rows: tuple[int, ...]
     verdicts: dict[str, str]
+    # spec/venue.yaml rows the venue environment fired and never fired (None, (): the engine does not track them;
+    # the fast engine does not, its search is the same, so its venue rows are the reference engine's).
+    venue_fired_rows: frozenset[int] | None = None
+    venue_dead_rows: tuple[int, ...] = ()
 
     @property
     def states_per_s(self) -> float:
         return self.states / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def venue_coverage(self) -> str:
+        """One line on the venue.yaml rows never fired ("" when not tracked or the search is incomplete)."""
+        if self.venue_fired_rows is None or not self.complete:
+            return ""
+        dead = ", ".join(map(str, self.venue_dead_rows)) or "none"
+        return f"venue.yaml rows never fired within these bounds: {dead}"
 
 
 def _reported(m: ComposedModel, o: VenueOrder) -> tuple[int, Fraction]:
@@ -124,6 +137,34 @@ def _flat(s: State) -> bool:
     return s.position_lots == 0 and not any(o.live for o in s.orders)
 
 
+# A composition other than slot x venue (verify/routed.py) brings its own composed invariants and reachability
+# goals as attributes of its model; these read them, with the slot x venue ones as the default.
+Goal = tuple[str, Callable[[State], bool], str]  # (property, a good state, what it is, for the message)
+
+
+def composed_catalogue(m: ComposedModel) -> dict[str, tuple[str, str]]:
+    """Composed invariant -> (catalogue, why) of the model's composition."""
+    own: dict[str, tuple[str, str]] | None = getattr(m, "composed_invariants", None)
+    return COMPOSED if own is None else own
+
+
+def composed_check(m: ComposedModel) -> Callable[[State], list[tuple[str, str]]]:
+    """The function giving (invariant, detail) for each composed invariant that fails in a state."""
+    own: Callable[[State], list[tuple[str, str]]] | None = getattr(m, "composed_violations", None)
+    return own if own is not None else (lambda s: composed_violations(m, s))
+
+
+def reachability_catalogue(m: ComposedModel) -> dict[str, tuple[str, str]]:
+    own: dict[str, tuple[str, str]] | None = getattr(m, "reachability", None)
+    return REACHABILITY if own is None else own
+
+
+def reachability_goals(m: ComposedModel) -> list[Goal]:
+    own: list[Goal] | None = getattr(m, "reachability_goals", None)
+    return own if own is not None else [("flat_reachable", _flat, "flat"),
+                                        ("slot_free_reachable", lambda s: s.slot_state in FREE_STATES, "a free slot")]
+
+
 def check(m: ComposedModel, max_states: int = 2_000_000,
           progress: Callable[[int, int, int], None] | None = None) -> CheckResult:
     """Breadth-first search; stops at the first violation (its trace is a shortest one) or when done."""
@@ -139,6 +180,9 @@ def check(m: ComposedModel, max_states: int = 2_000_000,
     queue = deque([0])
     violations: list[Violation] = []
     slot_invariants = {inv.name: inv.catalogue for inv in m.ir.invariants}
+    catalogue = composed_catalogue(m)
+    composed = composed_check(m)
+    m.venue.fired.clear()  # the venue.yaml rows of this search's venue steps (ComposedModel.apply records them)
 
     def trace(i: int, last: tuple[str, str, str] | None = None) -> tuple[tuple[str, str, str], ...]:
         steps: list[tuple[str, str, str]] = []
@@ -160,8 +204,8 @@ def check(m: ComposedModel, max_states: int = 2_000_000,
         vars_ = m.vars(s)
         for name in m.exact.violated(s.slot_state, vars_):
             fail(name, slot_invariants[name], "spec invariant", i)
-        for name, detail in composed_violations(m, s):
-            fail(name, COMPOSED[name][0], detail, i)
+        for name, detail in composed(s):
+            fail(name, catalogue[name][0], detail, i)
         if violations:
             break
         for action in m.actions(s):
@@ -173,6 +217,10 @@ def check(m: ComposedModel, max_states: int = 2_000_000,
             if outcome == "UNHANDLED" and action.label.startswith("venue"):
                 fail("venue_event_handled", "no_stranded_exit", f"{action.event} not handled in {s.slot_state}",
                      i, (action.label, s.slot_state, "UNHANDLED"))
+                break
+            if outcome.startswith("UNHANDLED "):  # a machine of the composition could not take what it was sent
+                fail("venue_event_handled", "no_stranded_exit", outcome.removeprefix("UNHANDLED "), i,
+                     (action.label, s.slot_state, "UNHANDLED"))
                 break
             if outcome == "UNHANDLED":
                 continue
@@ -195,30 +243,35 @@ def check(m: ComposedModel, max_states: int = 2_000_000,
         if progress is not None and len(states) % 5000 == 0:
             progress(len(states), transitions, depth[-1])
     complete = not queue and not violations and len(states) < max_states
-    verdicts = {name: "holds" for name in [*slot_invariants, *COMPOSED]}
+    verdicts = {name: "holds" for name in [*slot_invariants, *catalogue]}
     if complete:
-        for name, good, what in (("flat_reachable", _flat, "flat"),
-                                 ("slot_free_reachable", lambda s: s.slot_state in FREE_STATES, "a free slot")):
+        for name, good, what in reachability_goals(m):
             stuck = _unable_to_reach(states, good_edges, good)
             if stuck is not None:
-                fail(name, REACHABILITY[name][0], f"no way to {what} from {states[stuck].slot_state} (venue "
-                                                  f"position {states[stuck].position_lots})", stuck)
+                fail(name, reachability_catalogue(m)[name][0], f"no way to {what} from {states[stuck].slot_state} "
+                                                               f"(venue position {states[stuck].position_lots})", stuck)
                 break
-    return result_of(m, len(states), transitions, max(depth), started, complete, violations, fired, verdicts)
+    fired |= getattr(m, "fired_slot_rows", set())  # a composition that steps the slot more than once per action
+    return result_of(m, len(states), transitions, max(depth), started, complete, violations, fired, verdicts,
+                     venue_fired=frozenset(m.venue.fired))
 
 
 def result_of(m: ComposedModel, states: int, transitions: int, max_depth: int, started: float, complete: bool,
-              violations: list[Violation], fired: set[int], verdicts: dict[str, str]) -> CheckResult:
+              violations: list[Violation], fired: set[int], verdicts: dict[str, str],
+              venue_fired: frozenset[int] | None = None) -> CheckResult:
     """A finished search as a CheckResult (both engines end here): the violated properties, the reachability
-    verdicts (checked only on a complete search without violations) and the rows never fired."""
+    verdicts (checked only on a complete search without violations) and the rows never fired (venue.yaml's
+    too when the engine tracked them: `venue_fired`)."""
     for v in violations:
         verdicts[v.invariant] = "VIOLATED"
-    for name in REACHABILITY:
+    for name in reachability_catalogue(m):
         verdicts.setdefault(name, "holds" if complete and not violations else "not checked")
     seconds = time.perf_counter() - started
     dead = tuple(t.index for t in m.ir.transitions if t.index not in fired) if complete else ()
+    venue_dead = tuple(t.index for t in m.venue.ir.transitions if t.index not in venue_fired) \
+        if complete and venue_fired is not None else ()
     return CheckResult(m.bounds.name, states, transitions, max_depth, seconds, complete, tuple(violations),
-                       frozenset(fired), dead, verdicts)
+                       frozenset(fired), dead, verdicts, venue_fired, venue_dead)
 
 
 def _unable_to_reach(states: list[State], edges: list[list[int]], good_state: Callable[[State], bool]) -> int | None:
@@ -260,7 +313,7 @@ def replay(m: ComposedModel, labels: list[str]) -> tuple[State, list[str]]:
         except BoundError as exc:
             return s, [f"bounds: {exc}"]
     failing = list(m.exact.violated(s.slot_state, m.vars(s)))
-    failing += [name for name, _ in composed_violations(m, s)]
+    failing += [name for name, _ in composed_check(m)(s)]
     if not _flat_reachable_from(m, s):
         failing.append("flat_reachable")
     return s, failing

@@ -11,7 +11,9 @@ Environment actions (bounded by `Bounds`):
   lets the hot window pass;
 * venue, per live order: ACK, REJECT (before any fill), FILL of one more lot or of the rest (cumulative, at the
   venue's price level for the order), CANCELLED (requested, or venue-side within the fault budget) after the
-  order's last fill;
+  order's last fill. Each of these is a step of the order's venue machine, spec/venue.yaml run by the exact
+  interpreter (`VenueEnvironment`): an action is offered only when that machine has a real transition for it,
+  and `apply` checks that the venue machine lands where the model's order does (see `VenueOrder.venue_state`);
 * faults (budgeted): a repeat of an earlier cumulative report (duplicate or out of order), a fill of an order
   that is not ours.
 
@@ -33,8 +35,10 @@ default venue never does; `mutants` turns them all on):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from fractions import Fraction
+from pathlib import Path
 
 import attrs
 
@@ -129,6 +133,20 @@ class VenueOrder:
     cancel_requested: bool = False
     sent_cums: tuple[int, ...] = ()  # cumulative reports already delivered (for duplicates and reordering)
 
+    @property
+    def venue_state(self) -> str:
+        """The order's state in its spec/venue.yaml machine, a function of the fields above (so adding it changes
+        no state): NONE while the placement is unanswered (live, not acknowledged, nothing filled; the venue's
+        answer, accepted or refused, is the next venue step, and a cancel requested meanwhile reaches the venue
+        after the placement), OPEN once acknowledged, PARTIALLY_FILLED, FILLED, and CANCELLED for an order that
+        ended short of its target. A refused order (REFUSED) has the same fields as one cancelled before any
+        acknowledgement or fill: the model merges the two, both final with no real transition in venue.yaml."""
+        if self.live:
+            if self.filled_lots:
+                return "PARTIALLY_FILLED"
+            return "OPEN" if self.acked else "NONE"
+        return "FILLED" if self.filled_lots == self.target_lots else "CANCELLED"
+
 
 @attrs.frozen(cache_hash=True)
 class State:
@@ -162,11 +180,211 @@ def delivered_lots(o: VenueOrder) -> int:
     return o.sent_cums[-1] if o.sent_cums else 0
 
 
+# ---------------------------------------------------------------------- the venue environment (spec/venue.yaml)
+
+
+@functools.cache
+def default_venue() -> Machine:
+    """spec/venue.yaml of the checkout `verify` runs in (as the CLI finds spec/slot.yaml), else of the checkout
+    this package lives in."""
+    from pink_codegen.build import find_project_root
+    from pink_codegen.loader import load_machine
+
+    for root in (find_project_root(), Path(__file__).resolve().parents[3]):
+        if root is not None and (root / "spec" / "venue.yaml").is_file():
+            return load_machine(root / "spec" / "venue.yaml", "spec/venue.yaml")
+    raise FileNotFoundError("spec/venue.yaml not found: the model checker's venue environment runs it")
+
+
+class VenueSpecMismatch(AssertionError):
+    """The model moved a venue order where its spec/venue.yaml machine does not go (a bug in model.py, or a
+    venue.yaml change the model does not follow). Raised, never skipped, also under `python -O`."""
+
+
+# What a model venue action does to one order, as venue.yaml events (see VenueEnvironment.events):
+ACK, REJECT, FILL, FILL_CANCEL, CANCEL, VENUE_CANCEL, CANCEL_REQUEST = (
+    "ACK", "REJECT", "FILL", "FILL_CANCEL", "CANCEL", "VENUE_CANCEL", "CANCEL_REQUEST")
+# An order as its venue machine sees it: (venue state, role, target lots, filled lots, cancel requested).
+OrderKey = tuple[str, str, int, int, bool]
+Config = tuple[str, tuple[ExactValue, ...]]  # a venue machine's state and variables (in declaration order)
+VenueEvent = tuple[str, tuple[tuple[str, ExactValue], ...], bool]  # event, params, must be a real transition
+
+
+@attrs.frozen
+class VenueOffers:
+    """Which venue actions the venue machine allows on one order (VenueEnvironment.offers)."""
+
+    ack: bool
+    reject: bool
+    fills: tuple[tuple[int, bool], ...]  # (cumulative lots, may the cancel confirmation follow the fill at once)
+    cancel_done: bool  # the requested cancel can be carried out
+    venue_cancel: bool
+
+
+def order_key(o: VenueOrder) -> OrderKey:
+    return (o.venue_state, o.role, o.target_lots, o.filled_lots, o.cancel_requested)
+
+
+class VenueEnvironment:
+    """spec/venue.yaml, one machine per venue order, run by the exact interpreter: the legality of the model's
+    venue actions. The machine's configuration is derived from the VenueOrder (`config`), every venue action of
+    the model is a short sequence of venue.yaml events (`events`), and steps are pure, so they are cached by
+    (venue state, variables, event, params), runs by (order, action), and offers by order.
+
+    How the model's orders meet venue.yaml's variables: the slot's PLACE_ORDER names no order type, so every
+    order is a plain LIMIT order (not post-only; the model fills it at its price level), reduce-only when it is
+    an exit (as the slot places them); the venue accepts a placement with every check passing (valid, margin,
+    reducing) and refuses it as INVALID (the model's REJECT carries no reason); `reported_lots` equals
+    `filled_lots`, because venue.yaml reports every execution at once (a report that lags, a model capability,
+    is the stream delivering the venue's report late, not a venue step)."""
+
+    def __init__(self, machine: Machine) -> None:
+        self.ir = machine
+        self.exact = ExactMachine(machine)
+        self.var_names = tuple(v.name for v in machine.variables)
+        state, vars_ = self.exact.initial()
+        self.initial: Config = (state, tuple(vars_[n] for n in self.var_names))
+        self.final = frozenset(st.name for st in machine.states if st.final)
+        self._filled = self.var_names.index("filled_lots")
+        self._steps: dict[tuple[str, tuple[ExactValue, ...], str, tuple[tuple[str, ExactValue], ...]],
+                          tuple[str, tuple[ExactValue, ...], int, bool] | None] = {}
+        self._runs: dict[tuple[OrderKey, str, int], tuple[Config, tuple[int, ...]] | None] = {}
+        self._offers: dict[OrderKey, VenueOffers] = {}
+        self._checked: dict[tuple[OrderKey, str, int, OrderKey], tuple[int, ...]] = {}
+        self.fired: set[int] = set()  # venue.yaml rows of the model's venue steps (apply); the checker clears it
+
+    def config(self, key: OrderKey) -> Config:
+        """The venue machine of an order with this key: NONE (initial variables) while its placement is
+        unanswered, else the state with the variables the model's order implies."""
+        state, role, target, filled, cancel_requested = key
+        if state == "NONE":
+            return self.initial
+        values = dict(zip(self.var_names, self.initial[1], strict=True))
+        values.update(order_type="LIMIT", post_only=False, reduce_only=role == "EXIT", target_lots=target,
+                      filled_lots=filled, reported_lots=filled, cancel_requested=cancel_requested)
+        return state, tuple(values[n] for n in self.var_names)
+
+    def _submit(self, key: OrderKey, valid: bool) -> tuple[tuple[str, ExactValue], ...]:
+        return (("new_type", "LIMIT"), ("new_post_only", False), ("new_reduce_only", key[1] == "EXIT"),
+                ("qty_lots", key[2]), ("valid", valid), ("crosses_book", False), ("reduces_position", True),
+                ("margin_ok", True))
+
+    def events(self, key: OrderKey, action: str, cum: int) -> list[VenueEvent]:
+        """The venue.yaml events of a model venue action on an order (cum: the cumulative lots of a fill).
+
+        An unanswered placement (NONE) is answered by the venue's next step: REJECT is the SUBMIT refused;
+        ACK, FILL and the cancels start with the SUBMIT accepted and, if the runtime asked meanwhile, the cancel
+        request (it reaches the venue after the placement). FILL is one MATCH of the lots beyond the order's
+        fill (its report lagging or not: the venue's step is the same); FILL_CANCEL (the reorder capability) is
+        that MATCH and then the requested cancel carried out; CANCEL is CANCEL_DONE, VENUE_CANCEL the venue-side
+        cancel; CANCEL_REQUEST (the slot's CANCEL_ORDER) may be a no-op (a request repeated) or not reach a
+        machine at all (an order already over: a final state takes no event), and on an unanswered placement it
+        waits for the answer."""
+        state, cancel_requested = key[0], key[4]
+        if action == REJECT:
+            return [("SUBMIT", self._submit(key, False), True),
+                    *([("CANCEL_REQUEST", (), False)] if state == "NONE" and cancel_requested else [])]
+        if action == CANCEL_REQUEST:
+            return [] if state == "NONE" else [("CANCEL_REQUEST", (), False)]
+        out: list[VenueEvent] = []
+        if state == "NONE":
+            out.append(("SUBMIT", self._submit(key, True), True))
+            if cancel_requested:
+                out.append(("CANCEL_REQUEST", (), True))
+        if action in (FILL, FILL_CANCEL):
+            out.append(("MATCH", (("lots", cum - key[3]),), True))
+        if action in (FILL_CANCEL, CANCEL):
+            out.append(("CANCEL_DONE", (), True))
+        elif action in (ACK, VENUE_CANCEL):
+            out.append((action, (), True))
+        return out
+
+    def step(self, cfg: Config, event: str,
+             params: tuple[tuple[str, ExactValue], ...]) -> tuple[str, tuple[ExactValue, ...], int, bool] | None:
+        """One venue.yaml step: (state, variables, row, real) or None when no row handles the event. A step is
+        real when its outcome is OK and it changes something (state, a variable, or emits a report)."""
+        key = (cfg[0], cfg[1], event, params)
+        if key in self._steps:
+            return self._steps[key]
+        step = self.exact.step(cfg[0], dict(zip(self.var_names, cfg[1], strict=True)), event, dict(params))
+        out = None
+        if step is not None:
+            values = tuple(step.vars[n] for n in self.var_names)
+            real = step.outcome == "OK" and (step.dest != cfg[0] or values != cfg[1] or bool(step.emits))
+            out = (step.dest, values, step.transition.index, real)
+        self._steps[key] = out
+        return out
+
+    def run(self, key: OrderKey, action: str, cum: int = 0) -> tuple[Config, tuple[int, ...]] | None:
+        """The venue machine after the action's events, and the rows they fire; None when an event that must be
+        a real transition is not one (the venue cannot do this to the order now)."""
+        memo = (key, action, cum)
+        if memo in self._runs:
+            return self._runs[memo]
+        cfg = self.config(key)
+        rows: list[int] = []
+        result: tuple[Config, tuple[int, ...]] | None = None
+        for event, params, must in self.events(key, action, cum):
+            step = self.step(cfg, event, params)
+            if step is None and not must and cfg[0] in self.final:
+                continue  # an order that is over takes no event (a cancel request: "order not found")
+            if step is None or (must and not step[3]):
+                break
+            cfg = (step[0], step[1])
+            rows.append(step[2])
+        else:
+            result = (cfg, tuple(rows))
+        self._runs[memo] = result
+        return result
+
+    def offers(self, o: VenueOrder) -> VenueOffers:
+        """What the venue machine lets the venue do to this order now (the model's fills: one more lot, or
+        the rest)."""
+        key = order_key(o)
+        got = self._offers.get(key)
+        if got is None:
+            fills = tuple((cum, self.run(key, FILL_CANCEL, cum) is not None)
+                          for cum in sorted({key[3] + 1, key[2]}) if self.run(key, FILL, cum) is not None)
+            refused = self.run(key, REJECT)  # the placement refused: SUBMIT into a final state
+            got = VenueOffers(self.run(key, ACK) is not None, refused is not None and refused[0][0] in self.final,
+                              fills, self.run(key, CANCEL) is not None, self.run(key, VENUE_CANCEL) is not None)
+            self._offers[key] = got
+        return got
+
+    def advance(self, before: VenueOrder, action: str, cum: int, after: VenueOrder) -> None:
+        """Check that the model's order `after` is where the venue machine of `before` goes by the action, and
+        record the venue.yaml rows fired. Raises VenueSpecMismatch when it is not."""
+        memo = (order_key(before), action, cum, order_key(after))
+        rows = self._checked.get(memo)
+        if rows is None:
+            rows = self._check(*memo)
+            self._checked[memo] = rows
+        self.fired.update(rows)
+
+    def _check(self, key: OrderKey, action: str, cum: int, after: OrderKey) -> tuple[int, ...]:
+        run = self.run(key, action, cum)
+        if run is None:
+            raise VenueSpecMismatch(f"spec/venue.yaml has no {action} (cum {cum}) for an order in {key}: "
+                                    f"{self.events(key, action, cum)}")
+        (state, values), rows = run
+        want_state, want = self.config(after)
+        # Once over, the model keeps only what the order executed (a refused order and one cancelled before any
+        # acknowledgement or fill look alike; a cancel request after the end changes no venue variable).
+        same = (state in self.final and want_state in self.final and values[self._filled] == want[self._filled]) \
+            or (state, values) == (want_state, want)
+        if not same:
+            raise VenueSpecMismatch(f"{action} (cum {cum}) on an order in {key}: spec/venue.yaml goes to {state} "
+                                    f"{dict(zip(self.var_names, values, strict=True))}, the model to {after}")
+        return rows
+
+
 class ComposedModel:
-    def __init__(self, slot: Machine, bounds: Bounds) -> None:
+    def __init__(self, slot: Machine, bounds: Bounds, venue: Machine | None = None) -> None:
         self.ir = slot
         self.exact = ExactMachine(slot)
         self.bounds = bounds
+        # The venue environment's legality: spec/venue.yaml (or the machine given), one machine per order.
+        self.venue = VenueEnvironment(venue if venue is not None else default_venue())
         self.var_names = tuple(v.name for v in slot.variables)
         self._index = {name: i for i, name in enumerate(self.var_names)}
 
@@ -235,28 +453,34 @@ class ComposedModel:
             yield Action("clock: the hot window passes", "", ())
 
     def _venue_actions(self, s: State) -> Iterator[Action]:
+        # What the venue may do to an order is what its venue.yaml machine allows (`VenueEnvironment.offers`);
+        # the budgets, the capabilities and a lagging report are the model's own filters on top.
         px = self.bounds.price_levels
         lagging = self.bounds.lagging
+        offers = self.venue.offers
         for o in s.orders:
+            may = offers(o)
             unreported = lagging and o.filled_lots > delivered_lots(o)
             reorders = o.role == "ENTRY" or self.bounds.reorder_exit_orders  # may its report follow its cancel?
-            if o.live and not o.acked and o.filled_lots == 0:
+            if may.ack:
                 yield Action(f"venue ACK #{o.ref}", "ACK", (("order", o.ref),))
-                if s.rejects_left > 0:
-                    yield Action(f"venue REJECT #{o.ref}", "REJECT", (("order", o.ref),), fault=True)
-            if o.live and o.filled_lots < o.target_lots and not unreported:
-                for cum in sorted({o.filled_lots + 1, o.target_lots}):
+            if may.reject and s.rejects_left > 0:
+                yield Action(f"venue REJECT #{o.ref}", "REJECT", (("order", o.ref),), fault=True)
+            if not unreported:
+                for cum, then_cancel in may.fills:
                     yield Action(f"venue FILL #{o.ref} cum={cum}", "FILL", self._fill_params(o, cum))
                     if s.lags_left > 0 and reorders:
                         yield Action(f"venue FILL #{o.ref} cum={cum} (its report lags)", "", self._fill_params(o, cum),
                                      fault=True)
-                    if s.reorders_left > 0 and reorders and o.cancel_requested and cum < o.target_lots:
+                    if s.reorders_left > 0 and reorders and then_cancel:
                         yield Action(f"venue FILL #{o.ref} cum={cum}, then CANCELLED #{o.ref} overtakes its report",
                                      "CANCELLED", (("order", o.ref), ("cum_lots", cum)), fault=True)
-            if o.live and (o.cancel_requested or s.venue_cancels_left > 0) and o.filled_lots < o.target_lots:
-                fault = not o.cancel_requested
-                yield Action(f"venue CANCELLED #{o.ref}{' (venue-side)' if fault else ''}", "CANCELLED",
-                             (("order", o.ref),), fault=fault)
+            # Our cancel carried out, else (within the fault budget) one by the venue itself; the venue may cancel
+            # an order by itself also while ours is on its way, which looks the same to the slot.
+            if o.cancel_requested and may.cancel_done:
+                yield Action(f"venue CANCELLED #{o.ref}", "CANCELLED", (("order", o.ref),))
+            elif not o.cancel_requested and may.venue_cancel and s.venue_cancels_left > 0:
+                yield Action(f"venue CANCELLED #{o.ref} (venue-side)", "CANCELLED", (("order", o.ref),), fault=True)
             if s.duplicates_left > 0:
                 for cum in o.sent_cums:
                     yield Action(f"venue repeats FILL #{o.ref} cum={cum}", "FILL", self._fill_params(o, cum),
@@ -333,11 +557,13 @@ class ComposedModel:
         orders = list(s.orders)
         i = next(i for i, o in enumerate(orders) if o.ref == ref)
         o = orders[i]
+        before = o
         position = s.position_lots
         recent = s.recent_fill
         cancels_left = s.venue_cancels_left
         rejects_left = s.rejects_left
         reorders_left, lags_left = s.reorders_left, s.lags_left
+        cum = 0
         if "cum_lots" in params:  # the venue executes a fill (reported now, or later when it lags)
             cum = params["cum_lots"]
             assert isinstance(cum, int)
@@ -349,17 +575,25 @@ class ComposedModel:
             recent = True
             if not a.event:
                 lags_left -= 1
+        action = FILL
         if a.event == "ACK":
             o = attrs.evolve(o, acked=True)
+            action = ACK
         elif a.event == "REJECT":
             o = attrs.evolve(o, live=False)
             rejects_left -= 1
+            action = REJECT
         elif a.event == "CANCELLED":
             if "cum_lots" in params:
                 reorders_left -= 1
+                action = FILL_CANCEL
             elif a.fault:
                 cancels_left -= 1
+                action = VENUE_CANCEL
+            else:
+                action = CANCEL
             o = attrs.evolve(o, live=False)
+        self.venue.advance(before, action, cum, o)  # the order's venue machine goes where the model's order does
         orders[i] = o
         return attrs.evolve(s, orders=tuple(orders), position_lots=position, recent_fill=recent,
                             venue_cancels_left=cancels_left, rejects_left=rejects_left, reorders_left=reorders_left,
@@ -376,7 +610,7 @@ class ComposedModel:
             return attrs.evolve(s, orders=(*s.orders, VenueOrder(ref, str(args["role"]), trade, lots)))
         if name == "CANCEL_ORDER":
             ref = args["order"]
-            orders = tuple(attrs.evolve(o, cancel_requested=True) if o.ref == ref else o for o in s.orders)
+            orders = tuple(self._cancel_request(o) if o.ref == ref else o for o in s.orders)
             return attrs.evolve(s, orders=orders)
         if name == "TRADE_CLOSED":
             trade = args["trade_seq"]
@@ -384,5 +618,11 @@ class ComposedModel:
             return attrs.evolve(s, record_pending=trade)
         return s
 
+    def _cancel_request(self, o: VenueOrder) -> VenueOrder:
+        after = attrs.evolve(o, cancel_requested=True)
+        self.venue.advance(o, CANCEL_REQUEST, 0, after)  # a venue.yaml CANCEL_REQUEST (a no-op once it is over)
+        return after
 
-__all__ = ["PROFILES", "Action", "BoundError", "Bounds", "ComposedModel", "State", "VenueOrder", "delivered_lots"]
+
+__all__ = ["PROFILES", "Action", "BoundError", "Bounds", "ComposedModel", "State", "VenueEnvironment", "VenueOffers",
+           "VenueOrder", "VenueSpecMismatch", "default_venue", "delivered_lots"]
