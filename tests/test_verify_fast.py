@@ -31,7 +31,9 @@ from pink_codegen.verify.fast import (
     why_unsupported,
 )
 from pink_codegen.verify.model import PROFILES, Bounds, ComposedModel
-from tests.test_verify_mutants import ALL as MUTANTS
+from pink_codegen.verify.mutants import BY_NAME as MUTANTS
+
+SLOT_TEXT = (Path(__file__).resolve().parents[1] / "spec" / "slot.yaml").read_text()
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOT = load_machine(ROOT / "spec" / "slot.yaml", "spec/slot.yaml")
@@ -109,7 +111,7 @@ KILLED = ["pnl_times_leverage", "exit_booked_at_entry_vwap", "entry_vwap_over_ta
 @pytest.mark.parametrize("name", KILLED)
 def test_fast_engine_kills_the_mutant_with_the_reference_invariant_and_shortest_trace(name: str) -> None:
     mutant = MUTANTS[name]
-    m = ComposedModel(load_machine_text(mutant.text(), "slot.yaml"), mutant.bounds)
+    m = ComposedModel(load_machine_text(mutant.apply(SLOT_TEXT), "slot.yaml"), mutant.bounds)
     fast, ref = check_fast(m), check(m)
     assert fast.violations and fast.violations[0].invariant in mutant.kills
     same_search(fast, ref)  # the same invariant, detail and trace (labels, states, outcomes)
@@ -163,7 +165,7 @@ def test_search_step_checks_the_invariants_like_holds_and_gives_the_same_success
         m = ComposedModel(SLOT, attrs.evolve(PROFILES["smoke"], foreign_budget=1))
     else:
         mutant = MUTANTS[name]
-        m = ComposedModel(load_machine_text(mutant.text(), "slot.yaml"), mutant.bounds)
+        m = ComposedModel(load_machine_text(mutant.apply(SLOT_TEXT), "slot.yaml"), mutant.bounds)
     fm = FastModel(m)
     seen = {fm.initial()}
     queue = [fm.initial()]
@@ -180,3 +182,32 @@ def test_search_step_checks_the_invariants_like_holds_and_gives_the_same_success
                 seen.add(n)
                 queue.append(n)
     assert (failing > 0) == (name != "smoke") and len(seen) > (2_000 if name == "smoke" else 20)
+
+
+@pytest.mark.parametrize("max_states", [2, 37, 500, 1_234])
+def test_a_search_cut_at_max_states_matches_the_reference(max_states: int) -> None:
+    """The fast engine derives the fired rows from the slot reactions it memoised; a search cut at max_states
+    (in the middle of a state's successors) still reports the reference's states, transitions and fired rows."""
+    m = ComposedModel(SLOT, attrs.evolve(PROFILES["smoke"], foreign_budget=1))
+    fast, ref = check_fast(m, max_states=max_states), check(m, max_states=max_states)
+    assert not fast.complete
+    same_search(fast, ref)
+
+
+def test_states_are_short_tuples_whose_slot_configurations_are_interned() -> None:
+    """A state is (slot configuration id, packed environment, *orders): the slot's state and variables are
+    stored once per configuration, and map back to the reference's State."""
+    m = ComposedModel(SLOT, PROFILES["smoke"])
+    fm = FastModel(m)
+    init = fm.initial()
+    assert len(init) == fm.n_prefix == 2
+    assert fm.to_state(init) == m.initial()
+    seen = {init}
+    queue = [init]
+    for st in queue:
+        for _, n, _ in fm.successors(st):
+            if n is not None and n not in seen:
+                seen.add(n)
+                queue.append(n)
+    assert len({fm.to_state(st) for st in seen}) == len(seen)
+    assert len(fm.slots) < len(seen) // 4

@@ -1,40 +1,47 @@
-"""The fast engine of `pink-codegen verify`: the composed model of `verify/model.py`, compiled to specialised
-Python for one spec and one `Bounds`, and searched breadth first like `checker.check`, with the same result.
+"""The fast engine of `pink-codegen verify`: the composed model of `verify/model.py` over flat tuples, with the
+environment compiled to Python for one `Bounds`, searched breadth first like `checker.check`, with the same
+result.
 
 Why: `checker.check` explores attrs `State` objects through the exact interpreter's dictionaries (about 5,000
-states/s). Here, at check time, the slot's typed IR and the profile's bounds are turned into Python source,
-compiled once with `compile()`, specialised per slot state: `step_<i>` and `holds_<i>` for each state of the
-slot (dispatched on the state name by `STEP` and `HOLDS`), where an event tries only the rows whose sources
-include that state, without a state test, and what the invariants decide by the state is decided here. The
-search calls `step_<i>(st, True)`, which first runs `holds_<i>`'s checks (the same generator) and returns None
-when one fails. The two dispatchers:
+states/s). The default profile's 206,858 states hold only 224 distinct slot configurations (slot state and
+variables) and about 22,000 distinct (configuration, venue orders) pairs, so everything the slot decides is
+decided once and memoised, and per state only the environment is computed:
 
-* `successors(st) -> [(label_id, next_st, fired_row), ...]`: every environment action of `model.actions` in
-  the same order, each delivering its event through the slot's rows compiled to straight-line code (candidate
-  rows by priority then declaration order, as `ExactMachine.enabled` orders them; guards as Python expressions
-  over locals; lets, then every effect and emit on the pre-state, the bounds, then the assignment), followed
-  by `model.apply`'s venue update, outputs and bookkeeping;
-* `holds(st) -> bool`: the spec's invariants and the composed invariants of `checker.COMPOSED`.
+* **Slot configurations are interned** (`FastModel.intern`): a state starts with the configuration's id (sid);
+  its spec invariants (`ExactMachine.violated`) and the variables the composed invariants read are looked up
+  once per sid.
+* **Slot reactions are memoised** (`FastModel._react`): the slot's answer to an event with given params in a
+  given configuration is `ExactMachine.step`'s own (model.apply calls the same), kept as (fired row, next sid,
+  what model.apply does after: outputs and bookkeeping as one `Post` function, or None). The memo key is an int
+  (sid << MEMO_SHIFT | the action's params: an order's ref, role and cum for a fill) or, for ENTER, the params.
+* **Composed invariants** that depend on the configuration and the orders only (`check_orders`) are memoised per
+  (sid, orders); the venue position and the pending record are checked per state.
+* **The venue's actions on orders** are planned once per (sid, orders, the budgets they read) (`venue_plan`):
+  each plan item holds the label, the orders after the action, what it adds to env and the slot's reaction, so a
+  state's venue successors are `(nsid, env + delta | recent) + orders` each.
 
-**States** are flat tuples: the slot's state name, the variables some row of a delivered event can assign (the
-others keep their initial value in every reachable state), the venue position, next order id, trade count,
-hot-window flag, pending record and the budgets, then nine fields per venue order in placement order (ref,
-role, trade, target lots, filled lots, acked, live, cancel requested, and the cumulative reports sent as a bit
-set). That is a bijection with `model.State` for the profiles this engine accepts: an order's quote is a
-function of its role and filled lots (one price level per role), the reports sent form an increasing sequence
-(no report lags), and the lag and reorder budgets are zero. `to_state` maps a tuple back to a `model.State`.
+The generated source (`step`, `successors`, `holds`, `check_orders`, `venue_plan`) is the environment of
+`model.actions` in the same order, specialised to the profile's bounds; it holds no spec text (fixed identifiers,
+ints, reprs of validated event names). `step(st, True)`, the search's one call per state, first runs `holds`'s
+checks and returns None when one fails, else what `successors(st)` returns:
+`[(label_id, next_st, fired_row), ...]`.
 
-**Numbers** are the exact interpreter's own: Python ints, and Fractions only where a value is not whole (never
-in the shipped profiles: prices 3000 and 2000 USDT, fee rate 1/1000). The expressions are emitted from the same
-typed trees with `expr.emit` (target "exact"); whole literals are written as ints and division returns an int
-when the quotient is whole, else `div_exact`'s value. Python ints do not overflow, so no scaling is needed:
-equal values are equal and hash alike whether int or Fraction, which keeps the state identity the reference's.
+**States** are tuples `(sid, env, *orders)`: env packs the venue position, next order id, trade count,
+hot-window flag, budgets and pending record into one int (see PREFIX), an order is one int (ref, role, trade,
+target lots, filled lots, acked, live, cancel requested, and the cumulative reports sent as a bit set). That is
+a bijection with `model.State` for the profiles this engine accepts: an order's quote is a function of its role
+and filled lots (one price level per role), the reports sent form an increasing sequence (no report lags), and
+the lag and reorder budgets are zero. `to_state` maps a tuple back to a `model.State`.
+
+**Numbers** are the exact interpreter's own (ints, and Fractions where a value is not whole; whole values are
+stored as ints, which are equal and hash alike, as model.py does).
 
 **Same result.** Labels are ints (`label_id`: action site, order ref and cumulative lots) rendered to exactly
 `model.py`'s label text. When the fast code finds a problem (an invariant fails, a variable leaves its bounds,
 the slot does not handle a venue event), the violation itself is computed by the reference code on the
 converted state (`checker.composed_violations`, `ExactMachine.violated`, `ComposedModel.apply`), so names and
-details are the reference's; if the reference disagrees, the engines differ and the check raises.
+details are the reference's; if the reference disagrees, the engines differ and the check raises. The fired
+rows are those of the reactions the search took (see `_search`).
 
 Supported profiles: `FAST_BOUNDS_FIELDS` (those of the Promela export, plus `later_trade_max_lots`); a `Bounds`
 field outside it that is switched on (a model capability added later) makes `unsupported_bounds` name it, and
@@ -51,10 +58,8 @@ from typing import Any
 
 import attrs
 
-from pink_codegen import expr as X
-from pink_codegen.exact import BoundError
-from pink_codegen.ir import Transition
-from pink_codegen.types import ExactValue, NumType
+from pink_codegen.exact import BoundError, ExactStep
+from pink_codegen.types import ExactValue
 from pink_codegen.verify.checker import (
     COMPOSED,
     FREE_STATES,
@@ -72,8 +77,6 @@ from pink_codegen.verify.model import (
     VenueOrder,
     bounds_in_use_beyond,
 )
-from pink_fsm.fsm.numbers import div_exact, floor_exact, sign_exact
-from pink_fsm.fsm.types import SIDE_SIGN_EXACT
 
 # The Bounds fields this engine encodes. Any other field must keep its default, or the engine refuses the profile.
 FAST_BOUNDS_FIELDS = frozenset({"name", "max_trades", "max_lots", "later_trade_max_lots", "price_levels",
@@ -99,16 +102,53 @@ LOTS_MASK = 0xFF
 SENT_SHIFT = 28
 SENT_MASK = (1 << MAX_LOTS_LIMIT) - 1
 TRADE_SHIFT = SENT_SHIFT + MAX_LOTS_LIMIT
-ENV_FIELDS = ("position", "next_ref", "trades", "recent", "record_pending", "dup_left", "foreign_left",
-              "vcancel_left", "cancels_left", "rejects_left")
 # label_id = site << SITE_SHIFT | ref << REF_SHIFT | cum: an order ref is below FOREIGN_ORDER, cum below 256.
 SITE_SHIFT = 16
 REF_SHIFT = 8
+# A state: the slot configuration's id (sid, see FastModel.intern), the environment fields packed in one int
+# (env), the venue orders. env holds, from bit 0: recent (1 bit), position + POSITION_OFFSET (12 bits), next_ref
+# and trades (8 bits each), the five budgets (4 bits each), and the pending record above them. An action that
+# changes a field adds to env (a budget spent: env - DUP_ONE); a successor's tuple is 2 + len(orders) long.
+PREFIX = ("sid", "env")
+N_PREFIX = len(PREFIX)
+RECENT = 1
+POSITION_SHIFT = 1
+POSITION_OFFSET = 1 << 11  # |position| <= 16 lots x 98 orders < 2048 (refs stay below FOREIGN_ORDER)
+NEXT_REF_SHIFT = 13
+TRADES_SHIFT = 21
+BUDGET_SHIFTS = {"dup_left": 29, "foreign_left": 33, "vcancel_left": 37, "cancels_left": 41, "rejects_left": 45}
+BUDGET_LIMIT = 15
+# env's bits of the budgets the venue's actions on orders read (the plans of `_venue_steps` depend on them)
+VENUE_BUDGETS = sum(BUDGET_LIMIT << BUDGET_SHIFTS[b] for b in ("dup_left", "vcancel_left", "rejects_left"))
+RECORD_SHIFT = 49
+ENV_WIDTHS = {"position": (POSITION_SHIFT, 0xFFF), "next_ref": (NEXT_REF_SHIFT, 0xFF),
+              "trades": (TRADES_SHIFT, 0xFF), **{f: (shift, BUDGET_LIMIT) for f, shift in BUDGET_SHIFTS.items()}}
+NEXT_REF_ONE = 1 << NEXT_REF_SHIFT
+TRADES_ONE = 1 << TRADES_SHIFT
+BELOW_RECORD = (1 << RECORD_SHIFT) - 1
+# _post's ops: (OP_PLACE, order), (OP_CANCEL, ref), (OP_RECORD, trade), (OP_ADD, an env increment)
+OP_PLACE = -1
+OP_CANCEL = -2
+OP_RECORD = -3
+OP_ADD = -4
+# The slot reactions are memoised under sid << MEMO_SHIFT | an int that determines the event's params in that
+# action (an order's ref, role and cum for a fill); FOREIGN_KEY for the foreign fill.
+MEMO_SHIFT = 32
+FOREIGN_KEY = 1 << 31
 ROW_BOUNDS = -2  # successors' marker: a variable left its bounds (the reference explains it)
-ROW_UNHANDLED_VENUE = -3  # successors' marker: the slot does not handle a venue event
+ROW_UNHANDLED = -3  # the slot does not handle the event (successors' marker for a venue event)
+ROW_UNHANDLED_VENUE = ROW_UNHANDLED
+# The slot variables the composed invariants read (CANCEL reads entry_order and exit_order too), the order each
+# cancelling state waits for (cancel_in_flight), and the states where a closed trade's PnL is checked.
+CHECKED_VARS = ("entry_order", "trade_seq", "entry_filled_lots", "exited_lots", "entry_target_lots",
+                "entry_cost_usdt", "exit_cost_usdt", "fees_usdt", "realised_pnl_usdt")
+WAITING = {"EXIT_REQUESTED": "entry_order", "ENTRY_CANCELLING": "entry_order", "EXIT_CANCELLING": "exit_order"}
+CLOSED_STATES = ("CLOSED", "TRADE_TERMINAL_WRITTEN")
 
 
 Successor = tuple[int, tuple[Any, ...] | None, int]  # (label id, next state or None, fired row or a marker)
+Post = Callable[[tuple[Any, ...]], tuple[Any, ...]]
+Reaction = tuple[int, int, Post | None]  # (fired row or a marker, next sid, what model.apply does after)
 
 
 class FastUnsupported(ValueError):
@@ -122,6 +162,8 @@ def unsupported_bounds(bounds: Any) -> list[str]:
 
 def why_unsupported(m: ComposedModel) -> str:
     """Empty when the fast engine can check `m` exactly, else the reason."""
+    if type(m) is not ComposedModel:  # e.g. the slot x router x venue composition (verify/routed.py)
+        return f"the fast engine encodes the slot x venue composition only, not {type(m).__name__}"
     b = m.bounds
     unknown = unsupported_bounds(b)
     if unknown:
@@ -131,11 +173,17 @@ def why_unsupported(m: ComposedModel) -> str:
         return f"profile {b.name!r} needs an entry and an exit price level"
     if max(b.max_lots, b.later_trade_max_lots) > MAX_LOTS_LIMIT:
         return f"profile {b.name!r}: more than {MAX_LOTS_LIMIT} lots per order"
+    budgets = (b.duplicate_budget, b.foreign_budget, b.venue_cancel_budget, b.cancel_budget, b.reject_budget)
+    if max(budgets) > BUDGET_LIMIT or min(budgets) < 0 or not 0 <= b.max_trades <= 0xFF:
+        return f"profile {b.name!r}: a budget above {BUDGET_LIMIT} or more than 255 trades (the packed env)"
     if set(COMPOSED) != ENCODED_COMPOSED:
         return "checker.COMPOSED has invariants the fast engine does not encode"
     events = {e.name for e in m.ir.events}
     if not set(MODEL_EVENTS) <= events:
         return f"the slot spec has no event(s) {', '.join(sorted(set(MODEL_EVENTS) - events))} that model.py delivers"
+    missing = {*CHECKED_VARS, *WAITING.values(), "exit_order"} - set(m.var_names)
+    if missing:
+        return f"the slot spec has no variable(s) {', '.join(sorted(missing))} that the composed invariants read"
     return ""
 
 
@@ -145,17 +193,84 @@ def _whole(value: ExactValue) -> ExactValue:
     return value
 
 
-def _div(a: int | Fraction, b: int | Fraction) -> int | Fraction:
-    """`div_exact`, as an int when the quotient is whole (a whole quotient is its own 12-place rounding)."""
-    if type(a) is int and type(b) is int and b and not a % b:
-        return a // b
-    q = div_exact(a, b)
-    return q.numerator if q.denominator == 1 else q
-
-
 def _cancel(orders: tuple[int, ...], ref: Any) -> tuple[int, ...]:
     """model._output's CANCEL_ORDER: every venue order with this ref is marked cancel-requested."""
     return tuple(o | CREQ if o & REF_MASK == ref else o for o in orders)
+
+
+def _field(name: str) -> str:
+    """Code for an environment field of the local `env` (next_ref, trades, position)."""
+    shift, mask = ENV_WIDTHS[name]
+    code = f"(env >> {shift} & {mask})"
+    return f"({code} - {POSITION_OFFSET})" if name == "position" else code
+
+
+def _mask(budget: str) -> int:
+    """env's bits of a budget: nonzero while some is left."""
+    return BUDGET_LIMIT << BUDGET_SHIFTS[budget]
+
+
+def _one(budget: str) -> int:
+    """What spending one of a budget takes from env."""
+    return 1 << BUDGET_SHIFTS[budget]
+
+
+def pack_env(fields: dict[str, Any]) -> int:
+    """The env int of the environment fields (see PREFIX)."""
+    env: int = (RECENT if fields["recent"] else 0) | fields["record_pending"] << RECORD_SHIFT
+    for name, (shift, mask) in ENV_WIDTHS.items():
+        value = fields[name] + (POSITION_OFFSET if name == "position" else 0)
+        assert 0 <= value <= mask, (name, value)
+        env |= value << shift
+    return env
+
+
+def unpack_env(env: int) -> dict[str, Any]:
+    fields: dict[str, Any] = {name: env >> shift & mask for name, (shift, mask) in ENV_WIDTHS.items()}
+    fields["position"] -= POSITION_OFFSET
+    fields["recent"] = bool(env & RECENT)
+    fields["record_pending"] = env >> RECORD_SHIFT
+    return fields
+
+
+def _post(nxt: tuple[Any, ...], ops: tuple[tuple[int, Any], ...]) -> tuple[Any, ...]:
+    """The rest of model.apply after the slot fired a row: its outputs in emit order (a new venue order, a
+    cancel request, a pending record), then the bookkeeping (next order ref, trade count, record written)."""
+    sid, env = nxt[:N_PREFIX]
+    orders = nxt[N_PREFIX:]
+    for op, x in ops:
+        if op == OP_PLACE:
+            # model._venue_after updates the first order with a ref; the flat encoding keeps refs unique
+            if any(o & REF_MASK == x & REF_MASK for o in orders):
+                raise FastUnsupported("an order ref placed twice (the packed encoding keeps refs unique)")
+            orders += (x,)
+        elif op == OP_CANCEL:
+            orders = _cancel(orders, x)
+        elif op == OP_RECORD:
+            env = env & BELOW_RECORD | x << RECORD_SHIFT
+        else:
+            env += x
+    return (sid, env, *orders)
+
+
+def _poster(ops: tuple[tuple[int, Any], ...]) -> Post | None:
+    """`_post` for these ops as one function, None when there are none; the two frequent cases (a record
+    pending or written; an order placed with the next ref) as straight code."""
+    if not ops:
+        return None
+    if len(ops) == 1 and ops[0][0] == OP_RECORD:
+        record = ops[0][1] << RECORD_SHIFT
+        return lambda nxt: (nxt[0], nxt[1] & BELOW_RECORD | record, *nxt[2:])
+    if len(ops) == 2 and ops[0][0] == OP_PLACE and ops[1] == (OP_ADD, NEXT_REF_ONE):
+        order = ops[0][1]
+        ref = order & REF_MASK
+
+        def place(nxt: tuple[Any, ...]) -> tuple[Any, ...]:
+            if any(o & REF_MASK == ref for o in nxt[N_PREFIX:]):  # see _post
+                raise FastUnsupported("an order ref placed twice (the packed encoding keeps refs unique)")
+            return (nxt[0], nxt[1] + NEXT_REF_ONE, *nxt[2:], order)
+        return place
+    return lambda nxt: _post(nxt, ops)
 
 
 def pack_order(o: VenueOrder) -> int:
@@ -185,17 +300,6 @@ class _Writer:
         self.lines.append("    " * indent + text)
 
 
-class _Indented(_Writer):
-    """Writes to `inner` one level deeper."""
-
-    def __init__(self, inner: _Writer) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def __call__(self, indent: int, text: str) -> None:
-        self.inner(indent + 1, text)
-
-
 class FastModel:
     """The composed model of `m` compiled to `successors` and `holds` over flat tuples (see the module doc)."""
 
@@ -205,129 +309,175 @@ class FastModel:
             raise FastUnsupported(reason)
         self.m = m
         self.b = m.bounds
-        ir = m.ir
-        delivered = [t for t in ir.transitions if t.event in MODEL_EVENTS]
-        assigned = {name for t in delivered for name, _ in t.effect}
-        self.live_vars = tuple(v.name for v in ir.variables if v.name in assigned)
-        self.const_vars = {v.name: _whole(v.init) for v in ir.variables if v.name not in assigned}
-        self.prefix = ("S", *(f"v_{n}" for n in self.live_vars), *ENV_FIELDS)
-        self.n_prefix = len(self.prefix)
-        self.rows = {t.index: t for t in ir.transitions}
-        self.pool: list[Any] = []
+        self.n_prefix = N_PREFIX
+        self.rows = {t.index: t for t in m.ir.transitions}
         self.sites: list[Site] = []
-        self._here = ""  # the slot state whose successor function is being generated
         self._same_orders = False  # while generating venue actions that leave the orders as they are (O1 is O)
+        self._foreign = 0  # the foreign fill's site (numbered in _venue, with the other venue sites)
+        # The slot configurations met so far: sid -> (slot state, slot variables), and what the search needs of
+        # each (filled by `intern`).
+        self.slots: list[tuple[str, tuple[ExactValue, ...]]] = []
+        self._sid_of: dict[tuple[str, tuple[ExactValue, ...]], int] = {}
+        self._checked: list[tuple[Any, ...] | None] = []  # CK: the composed invariants' inputs, None: spec fails
+        self._refs: list[tuple[Any, Any]] = []  # REFS: the entry and exit order refs (the policy's CANCEL)
+        self.reacted: list[int] = []  # the row (or marker) of every reaction made, in order
+        # M<e>: sid << MEMO_SHIFT | a key of the params of MODEL_EVENTS[e] (see _deliver) -> (fired row or a marker,
+        # next sid, what model.apply does after: a Post or None)
+        self.memo: list[dict[Any, Reaction]] = [{} for _ in MODEL_EVENTS]
+        self._param_names = [tuple(p.name for p in m.ir.event(e).params) for e in MODEL_EVENTS]
         b = self.b
         self.px_entry = _whole(Fraction(b.price_levels[0]))
         self.px_exit = _whole(Fraction(b.price_levels[1]))
         self.fee_entry = _whole(Fraction(b.price_levels[0]) * b.fee_rate)
         self.fee_exit = _whole(Fraction(b.price_levels[1]) * b.fee_rate)
-        self._cx = X.EmitContext(target="exact", var=self._var, param=lambda n: f"p_{n}", state="S",
-                                 enum_value=lambda _t, v: repr(v), literal=self._literal)
         self.source = self._generate()
         namespace: dict[str, Any] = {
-            "K": self.pool, "div_exact": _div, "floor_exact": floor_exact, "sign_exact": sign_exact,
-            "SIDE_SIGN_EXACT": SIDE_SIGN_EXACT, "_cancel": _cancel,
+            "CK": self._checked, "REFS": self._refs, "CHK": {}, "PLANS": {}, "react": self._react,
+            **{f"M{e}": memo for e, memo in enumerate(self.memo)},
             "FastUnsupported": FastUnsupported,
             "PX_E": self.px_entry, "PX_X": self.px_exit, "FEE_E": self.fee_entry, "FEE_X": self.fee_exit,
             "FEE_NUM": b.fee_rate.numerator, "FEE_DEN": b.fee_rate.denominator,
             "CUMS": [tuple(c for c in range(1, MAX_LOTS_LIMIT + 1) if mask >> (c - 1) & 1)
                      for mask in range(1 << max(b.max_lots, b.later_trade_max_lots, 1))],
-            **{f"c_{name}": value for name, value in self.const_vars.items()},
         }
-        # The source is generated from the validated, typed IR only: identifiers are the loader's validated names
-        # with a prefix, literals are ints, reprs of validated names, or pooled values (K[i]).
-        exec(compile(self.source, f"<fast:{ir.name}:{b.name}>", "exec"), namespace)
-        self.successors: Callable[[tuple[Any, ...]], list[tuple[int, tuple[Any, ...] | None, int]]] = \
-            namespace["successors"]
+        # The source holds no spec text at all: fixed identifiers, ints, and reprs of validated event names.
+        exec(compile(self.source, f"<fast:{m.ir.name}:{b.name}>", "exec"), namespace)
+        # step(st, True): the successors, or None when an invariant fails (the search's one call per state)
+        self.step: Callable[[tuple[Any, ...], bool], list[Successor] | None] = namespace["step"]
+        self.successors: Callable[[tuple[Any, ...]], list[Successor]] = namespace["successors"]
         self.holds: Callable[[tuple[Any, ...]], bool] = namespace["holds"]
-        # the step functions by slot state name, for the search (one dict lookup instead of a dispatch call)
-        # step_of[name](st, True): the successors, or None when an invariant fails
-        self.step_of: dict[str, Callable[[tuple[Any, ...], bool], list[Successor] | None]] = namespace["STEP"]
+        # step_of[sid]: `step` for every slot configuration (states dispatch on their first field, the sid)
+        self.step_of: list[Callable[[tuple[Any, ...], bool], list[Successor] | None]] = []
         self.fault_sites = tuple(s.fault for s in self.sites)
+
+    # ------------------------------------------------------------------ slot configurations and reactions
+
+    def intern(self, slot_state: str, slot_vars: tuple[ExactValue, ...]) -> int:
+        """The sid of a slot configuration; a new one gets what the search needs of it, decided once here: its
+        spec invariants (by the exact interpreter) and the values the composed invariants and CANCEL read."""
+        key = (slot_state, slot_vars)
+        sid = self._sid_of.get(key)
+        if sid is not None:
+            return sid
+        sid = len(self.slots)
+        self._sid_of[key] = sid
+        self.slots.append(key)
+        values = dict(zip(self.m.var_names, slot_vars, strict=True))
+        waited = WAITING.get(slot_state)
+        checked = (*(values[n] for n in CHECKED_VARS), slot_state in CLOSED_STATES, values[waited] if waited else 0)
+        self._checked.append(None if self.m.exact.violated(slot_state, values) else checked)
+        self._refs.append((values["entry_order"], values["exit_order"]))
+        self.step_of.append(self.step)
+        return sid
+
+    def _react(self, e: int, key: Any, sid: int, args: tuple[Any, ...]) -> Reaction:
+        """The slot's reaction to event MODEL_EVENTS[e] with params `args` in slot configuration `sid`, by the
+        exact interpreter (model.apply's own), memoised under `key`: (row, next sid, ops) or a marker row."""
+        event = MODEL_EVENTS[e]
+        slot_state, slot_vars = self.slots[sid]
+        params = dict(zip(self._param_names[e], args, strict=True))
+        reaction: Reaction
+        try:
+            step = self.m.exact.step(slot_state, dict(zip(self.m.var_names, slot_vars, strict=True)), event, params)
+        except BoundError:
+            reaction = (ROW_BOUNDS, -1, None)
+        else:
+            if step is None:
+                reaction = (ROW_UNHANDLED, -1, None)
+            else:
+                new_vars = tuple(_whole(step.vars[n]) for n in self.m.var_names)
+                reaction = (step.transition.index, self.intern(step.dest, new_vars), _poster(self._ops(step)))
+        self.memo[e][key] = reaction
+        self.reacted.append(reaction[0])
+        return reaction
+
+    @staticmethod
+    def _ops(step: ExactStep) -> tuple[tuple[int, Any], ...]:
+        """What model.apply does after the slot fired (`_post` applies it): outputs in emit order, bookkeeping."""
+        ops: list[tuple[int, Any]] = []
+        trade = _whole(step.vars["trade_seq"])  # model._output: the order belongs to the trade after the slot's update
+        for output, args in step.emits:
+            if output == "PLACE_ORDER":
+                ref, lots = _whole(args["order"]), _whole(args["qty_lots"])
+                if lots <= 0:  # type: ignore[operator]
+                    continue
+                if not (type(ref) is int and type(lots) is int and type(trade) is int and 0 < ref < FOREIGN_ORDER
+                        and lots <= MAX_LOTS_LIMIT and trade >= 0):
+                    raise FastUnsupported("an order the packed encoding cannot hold")
+                role = ROLE_EXIT if args["role"] == "EXIT" else 0
+                ops.append((OP_PLACE, ref | role | LIVE | lots << TARGET_SHIFT | trade << TRADE_SHIFT))
+            elif output == "CANCEL_ORDER":
+                ops.append((OP_CANCEL, args["order"]))
+            elif output == "TRADE_CLOSED":
+                trade_closed = _whole(args["trade_seq"])
+                if type(trade_closed) is not int:
+                    raise FastUnsupported("a pending record the packed encoding cannot hold")
+                ops.append((OP_RECORD, trade_closed))
+            else:
+                raise FastUnsupported(f"output {output} is not modelled by the composed model")
+        ok = step.outcome == "OK"
+        if step.transition.event in ("ENTER", "EXIT") and ok:
+            ops.append((OP_ADD, NEXT_REF_ONE))
+        if step.transition.event == "ENTER" and ok:
+            ops.append((OP_ADD, TRADES_ONE))
+        if step.transition.event == "TRADE_WRITTEN":
+            ops.append((OP_RECORD, 0))
+        return tuple(ops)
 
     # ------------------------------------------------------------------ code generation helpers
 
-    def _var(self, name: str) -> str:
-        return f"v_{name}" if name not in self.const_vars else f"c_{name}"
-
-    def _literal(self, e: X.TExpr) -> str:
-        if isinstance(e, X.StateTest):
-            return self._pooled(frozenset(e.states))
-        assert isinstance(e, X.Lit)
-        return self._value(e.value)
-
-    def _pooled(self, value: Any) -> str:
-        self.pool.append(value)
-        return f"K[{len(self.pool) - 1}]"
-
-    def _value(self, value: ExactValue) -> str:
-        """Code for an exact value: ints and bools as literals, names as reprs, other Fractions pooled."""
-        if isinstance(value, bool):
-            return "True" if value else "False"
-        if isinstance(value, int):
-            return repr(int(value))
-        if isinstance(value, Fraction):
-            return repr(value.numerator) if value.denominator == 1 else self._pooled(value)
-        assert isinstance(value, str) and value.isidentifier()
-        return repr(value)
-
     def _site(self, template: str, fault: bool) -> int:
-        """The site's number: the same in every state's successor function (sites are numbered on first use)."""
+        """The site's number (sites are numbered on first use, in model.actions's order)."""
         site = Site(template, fault)
         if site not in self.sites:
             self.sites.append(site)
         return self.sites.index(site)
 
-    def _emit(self, e: X.TExpr) -> str:
-        return X.emit(e, self._cx)
-
     # ------------------------------------------------------------------ the generated source
 
     def _generate(self) -> str:
-        """One successor function per slot state (`step_<i>`, dispatched on the state name by `STEP`): an event
-        delivered in a given state tries only the rows whose sources include that state, without a state test."""
+        """`step`, `successors` and `holds`: model.actions over the flat tuple, each action's event delivered
+        through the memoised slot reaction."""
+        venue = _Writer()
+        self._venue(venue)  # first: `step` uses its sites
         w = _Writer()
-        names = [s.name for s in self.m.ir.states]
-        for i, name in enumerate(names):
-            self._here = name
-            w(0, f"def step_{i}(st, check=False):  # {name}")
-            w(1, f"{', '.join(self.prefix)}, = st[:{self.n_prefix}]")
-            w(1, f"O = st[{self.n_prefix}:]")
-            w(1, "if check:  # the search checks the invariants here (holds_<i>), saving a call and an unpacking")
-            self._checks(_Indented(w), name, "return None")
-            w(1, "out = []")
-            w(1, f"if next_ref >= {FOREIGN_ORDER}:")
-            w(2, "raise FastUnsupported('order refs reach FOREIGN_ORDER (the reference model takes them as foreign)')")
-            self._policy(w)
-            self._venue(w)
-            w(1, "return out")
-            w(0, "")
-        w(0, "STEP = {" + ", ".join(f"{name!r}: step_{i}" for i, name in enumerate(names)) + "}")
+        w(0, "def step(st, check=False):")
+        w(1, "sid = st[0]")
+        w(1, "env = st[1]")
+        w(1, f"O = st[{N_PREFIX}:]")
+        w(1, "if check:  # the search checks the invariants here (as holds does), saving a call and an unpacking")
+        self._checks(w, 2, "return None")
+        w(1, "out = []")
+        w(1, f"sk = sid << {MEMO_SHIFT}")
+        w(1, f"next_ref = {_field('next_ref')}")
+        w(1, f"if next_ref >= {FOREIGN_ORDER}:")
+        w(2, "raise FastUnsupported('order refs reach FOREIGN_ORDER (the reference model takes them as foreign)')")
+        self._policy(w)
+        self._venue_steps(w)
+        w(1, "return out")
         w(0, "")
         w(0, "def successors(st):")
-        w(1, "return STEP[st[0]](st)")
+        w(1, "return step(st)")
         w(0, "")
-        self._holds(w)
+        w(0, "def holds(st):")
+        w(1, "sid = st[0]")
+        w(1, "env = st[1]")
+        w(1, f"O = st[{N_PREFIX}:]")
+        self._checks(w, 1, "return False")
+        w(1, "return True")
+        w(0, "")
+        self._check_orders(w)
+        w(0, "")
+        w.lines += venue.lines
         return "\n".join(w.lines) + "\n"
-
-    def _rows(self, event: str) -> list[Transition]:
-        """The rows of `event` that can fire in the state being generated, by priority then declaration order
-        (ExactMachine.enabled's order)."""
-        return sorted((t for t in self.m.ir.transitions if t.event == event and self._here in t.sources),
-                      key=lambda t: (-t.priority, t.index))
 
     def _policy(self, w: _Writer) -> None:
         b = self.b
-        # A policy action whose event has no row in this state changes nothing (no successor): its sites are
-        # still numbered (label ids are the same in every state's function) but its code goes to a discarded writer.
-        main = w
-        w = self._writer_for("ENTER", main)
-        w(1, f"if trades < {int(b.max_trades)}:")
-        w(2, "p_venue_position_lots = abs(position)")
-        w(2, f"p_own_fill_age_ms = 0 if recent else {HOT_WINDOW_PASSED_MS}")
+        w(1, f"if {_field('trades')} < {int(b.max_trades)}:")
+        w(2, f"p_venue_position_lots = abs({_field('position')})")
+        w(2, f"p_own_fill_age_ms = 0 if env & {RECENT} else {HOT_WINDOW_PASSED_MS}")
         if b.later_trade_max_lots:
-            w(2, f"mx_lots = {int(b.later_trade_max_lots)} if trades else {int(b.max_lots)}")
+            w(2, f"mx_lots = {int(b.later_trade_max_lots)} if {_field('trades')} else {int(b.max_lots)}")
         for lots in range(1, max(b.max_lots, b.later_trade_max_lots) + 1):
             n = 2
             if b.later_trade_max_lots:
@@ -336,39 +486,31 @@ class FastModel:
             for leverage in b.leverages:
                 site = self._site(f"policy ENTER {int(lots)} lots x{int(leverage)}", False)
                 params = {"order": "next_ref", "new_side": repr("SHORT"), "qty_lots": repr(int(lots)),
-                          "px": self._value(self.px_entry), "new_leverage": repr(int(leverage)), "exit_legs": "1",
+                          "px": "PX_E", "new_leverage": repr(int(leverage)), "exit_legs": "1",
                           "new_leg_ratio_0": "0", "new_leg_ratio_1": "0", "probe_ok": "True",
                           "venue_position_lots": "p_venue_position_lots", "own_fill_age_ms": "p_own_fill_age_ms"}
-                self._deliver(w, n, "ENTER", str(site << SITE_SHIFT), params, {}, venue=False)
-        w = self._writer_for("EXIT", main)
+                self._deliver(w, n, "ENTER", str(site << SITE_SHIFT), params, "env", venue=False, key=None)
         for qty in (0, 1):
             site = self._site(f"policy EXIT qty={qty}", False)
-            self._deliver(w, 1, "EXIT", str(site << SITE_SHIFT), {"order": "next_ref", "qty_lots": str(qty)}, {},
-                          venue=False)
-        w = self._writer_for("CANCEL", main)
-        for role, name in (("ENTRY", "entry_order"), ("EXIT", "exit_order")):
+            self._deliver(w, 1, "EXIT", str(site << SITE_SHIFT), {"order": "next_ref", "qty_lots": str(qty)}, "env",
+                          venue=False, key=f"next_ref << 8 | {qty}")
+        w(1, "v_entry_order, v_exit_order = REFS[sid]")
+        for role, ref in (("ENTRY", "v_entry_order"), ("EXIT", "v_exit_order")):
             site = self._site(f"policy CANCEL {role} #{{ref}}", False)
-            ref = self._var(name)
-            w(1, f"if cancels_left > 0 and {ref}:")
+            w(1, f"if env & {_mask('cancels_left')} and {ref}:")
             # The policy cancels what the slot believes is live: an order whose last fill is not reported too.
             w(2, "for o in O:")
             w(3, f"if o & {REF_MASK} == {ref} and (o & {LIVE} or (o >> {FILLED_SHIFT} & {LOTS_MASK}) > "
                  f"(o >> {SENT_SHIFT} & {SENT_MASK}).bit_length()):")
             self._deliver(w, 4, "CANCEL", f"{site << SITE_SHIFT} | {ref} << {REF_SHIFT}", {"order": ref},
-                          {"cancels_left": "cancels_left - 1"}, venue=False)
+                          f"env - {_one('cancels_left')}", venue=False, key=ref)
             w(4, "break")
         site = self._site("audit TRADE_WRITTEN", False)
-        w = self._writer_for("TRADE_WRITTEN", main)
-        w(1, "if record_pending:")
-        self._deliver(w, 2, "TRADE_WRITTEN", str(site << SITE_SHIFT), {}, {}, venue=False)
-        w = main
+        w(1, f"if env >> {RECORD_SHIFT}:")
+        self._deliver(w, 2, "TRADE_WRITTEN", str(site << SITE_SHIFT), {}, "env", venue=False, key="0")
         site = self._site("clock: the hot window passes", False)
-        w(1, "if recent:")
-        w(2, f"out.append(({site << SITE_SHIFT}, {self._next({'recent': 'False'})}, -1))")
-
-    def _writer_for(self, event: str, main: _Writer) -> _Writer:
-        """`main` when some row of `event` can fire in the state being generated, else a discarded writer."""
-        return main if self._rows(event) else _Writer()
+        w(1, f"if env & {RECENT}:")
+        w(2, f"out.append(({site << SITE_SHIFT}, {self._next(f'env - {RECENT}', 'sid')}, -1))")
 
     def _venue(self, w: _Writer) -> None:
         ack = self._site("venue ACK #{ref}", False)
@@ -378,6 +520,9 @@ class FastModel:
         venue_side = self._site("venue CANCELLED #{ref} (venue-side)", True)
         repeat = self._site("venue repeats FILL #{ref} cum={cum}", True)
         foreign = self._site("venue FILL of a foreign order", True)
+        w(0, "def venue_plan(sid, O, env):")
+        w(1, "plan = []")
+        w(1, f"sk = sid << {MEMO_SHIFT}")
         w(1, "for k in range(len(O)):")
         w(2, "o = O[k]")
         w(2, f"if o & {LIVE}:")
@@ -387,234 +532,202 @@ class FastModel:
         w(3, f"o_lid = o_ref << {REF_SHIFT}")
         w(3, f"if not o & {ACKED} and o_filled == 0:")
         w(4, f"O1 = O[:k] + (o | {ACKED},) + O[k + 1:]")
-        self._deliver(w, 4, "ACK", f"{ack << SITE_SHIFT} | o_lid", {"order": "o_ref"}, {}, venue=True)
-        w(4, "if rejects_left > 0:")
+        self._plan_item(w, 4, "ACK", f"{ack << SITE_SHIFT} | o_lid", {"order": "o_ref"}, "0", key="o_ref")
+        w(4, f"if env & {_mask('rejects_left')}:")
         w(5, f"O1 = O[:k] + (o ^ {LIVE},) + O[k + 1:]")
-        self._deliver(w, 5, "REJECT", f"{reject << SITE_SHIFT} | o_lid", {"order": "o_ref"},
-                      {"rejects_left": "rejects_left - 1"}, venue=True)
+        self._plan_item(w, 5, "REJECT", f"{reject << SITE_SHIFT} | o_lid", {"order": "o_ref"},
+                        f"-{_one('rejects_left')}", key="o_ref")
         w(3, "if o_filled < o_target:")
         w(4, f"o_px, o_fee = (PX_X, FEE_X) if o & {ROLE_EXIT} else (PX_E, FEE_E)")
+        w(4, f"o_fk = o_ref << 8 | (o & {ROLE_EXIT}) << 8  # a fill's params: the ref, the role and cum")
         w(4, f"o_keep = o & {~(LOTS_MASK << FILLED_SHIFT | LIVE)} | {ACKED}")
         w(4, "for cum in ((o_target,) if o_filled + 1 == o_target else (o_filled + 1, o_target)):")
         w(5, f"O1 = O[:k] + (o_keep | cum << {FILLED_SHIFT} | 1 << ({SENT_SHIFT - 1} + cum) | "
              f"({LIVE} if cum < o_target else 0),) + O[k + 1:]")
-        # The model's entries are SHORT: an entry fill moves the position down, an exit fill up.
-        w(5, f"position1 = position + (cum - o_filled) if o & {ROLE_EXIT} else position - (cum - o_filled)")
-        self._deliver(w, 5, "FILL", f"{fill << SITE_SHIFT} | o_lid | cum", self._fill_params(), {
-            "position": "position1", "recent": "True"}, venue=True)
-        w(4, f"if o & {CREQ} or vcancel_left > 0:")
+        # The model's entries are SHORT: an entry fill moves the position down, an exit fill up; the fill is recent.
+        w(5, f"moved = (cum - o_filled) << {POSITION_SHIFT} if o & {ROLE_EXIT} else -(cum - o_filled) << "
+             f"{POSITION_SHIFT}")
+        self._plan_item(w, 5, "FILL", f"{fill << SITE_SHIFT} | o_lid | cum", self._fill_params(), "moved",
+                        key="o_fk | cum", recent=True)
+        w(4, f"if o & {CREQ} or env & {_mask('vcancel_left')}:")
         w(5, f"O1 = O[:k] + (o ^ {LIVE},) + O[k + 1:]")
         w(5, f"c_lid = ({cancelled << SITE_SHIFT} if o & {CREQ} else {venue_side << SITE_SHIFT}) | o_lid")
-        w(5, f"vcancel1 = vcancel_left if o & {CREQ} else vcancel_left - 1")
-        self._deliver(w, 5, "CANCELLED", "c_lid", {"order": "o_ref"}, {"vcancel_left": "vcancel1"}, venue=True)
-        w(2, f"if dup_left > 0 and o >> {SENT_SHIFT} & {SENT_MASK}:")
-        w(3, "O1 = O")
+        w(5, f"spent = 0 if o & {CREQ} else -{_one('vcancel_left')}")
+        self._plan_item(w, 5, "CANCELLED", "c_lid", {"order": "o_ref"}, "spent", key="o_ref")
+        w(2, f"if env & {_mask('dup_left')} and o >> {SENT_SHIFT} & {SENT_MASK}:")
         w(3, f"o_ref = o & {REF_MASK}")
         w(3, f"o_lid = o_ref << {REF_SHIFT}")
         w(3, f"o_px, o_fee = (PX_X, FEE_X) if o & {ROLE_EXIT} else (PX_E, FEE_E)")
+        w(3, f"o_fk = o_ref << 8 | (o & {ROLE_EXIT}) << 8")
         w(3, f"for cum in CUMS[o >> {SENT_SHIFT} & {SENT_MASK}]:")
-        self._same_orders = True  # O1 is O: the venue orders do not change
-        self._deliver(w, 4, "FILL", f"{repeat << SITE_SHIFT} | o_lid | cum", self._fill_params(),
-                      {"dup_left": "dup_left - 1"}, venue=True)
-        w(1, "if foreign_left > 0:")
-        w(2, "O1 = O")
-        self._deliver(w, 2, "FILL", str(foreign << SITE_SHIFT), {
-            "order": str(FOREIGN_ORDER), "cum_lots": "1", "cum_quote_usdt": "PX_E", "cum_fee_usdt": "0"},
-            {"foreign_left": "foreign_left - 1"}, venue=True)
+        self._same_orders = True  # the venue orders do not change
+        self._plan_item(w, 4, "FILL", f"{repeat << SITE_SHIFT} | o_lid | cum", self._fill_params(),
+                        f"-{_one('dup_left')}", key="o_fk | cum")
         self._same_orders = False
+        w(1, "return plan")
+        self._foreign = foreign
+
+    def _venue_steps(self, w: _Writer) -> None:
+        """The venue's actions in `step`: the plan of (sid, orders, budgets), made once (`venue_plan`), applied to
+        this state's env."""
+        w(1, f"budgets = env & {VENUE_BUDGETS}")
+        w(1, "plan = PLANS.get((sid, O, budgets))")
+        w(1, "if plan is None:")
+        w(2, "plan = PLANS[sid, O, budgets] = venue_plan(sid, O, budgets)")
+        w(1, "for lid, O1, delta, recent, row, nsid, post in plan:")
+        w(2, "if O1 is None:  # the slot leaves its bounds, or does not handle the venue event")
+        w(3, "out.append((lid, None, row))")
+        w(3, "return out")
+        w(2, "nxt = (nsid, env + delta | recent) + O1")
+        w(2, "out.append((lid, post(nxt) if post else nxt, row))")
+        w(1, f"if env & {_mask('foreign_left')}:")
+        self._same_orders = True  # the venue orders do not change
+        self._deliver(w, 2, "FILL", str(self._foreign << SITE_SHIFT), {
+            "order": str(FOREIGN_ORDER), "cum_lots": "1", "cum_quote_usdt": "PX_E", "cum_fee_usdt": "0"},
+            f"env - {_one('foreign_left')}", venue=True, key=str(FOREIGN_KEY))
+        self._same_orders = False
+
+    def _plan_item(self, w: _Writer, n: int, event: str, lid: str, params: dict[str, str], delta: str, key: str,
+                   recent: bool = False) -> None:
+        """In `venue_plan`: deliver `event` (see _deliver) and add its plan item: (label id, the orders after,
+        what it adds to env, the recent bit it sets, the slot's row, next sid, post), or a marker item that ends
+        the plan (the slot leaves its bounds or does not handle the event)."""
+        e = MODEL_EVENTS.index(event)
+        args = "(" + "".join(f"{params[p.name]}, " for p in self.m.ir.event(event).params) + ")"
+        w(n, f"key = sk | {key}")
+        w(n, f"r = M{e}.get(key)")
+        w(n, "if r is None:  # the first time in this slot configuration")
+        w(n + 1, f"r = react({e}, key, sid, {args})")
+        w(n, "row, nsid, post = r")
+        w(n, "if row >= 0:")
+        orders = "O" if self._same_orders else "O1"
+        w(n + 1, f"plan.append(({lid}, {orders}, {delta}, {RECENT if recent else 0}, row, nsid, post))")
+        w(n, "else:")
+        w(n + 1, f"plan.append(({lid}, None, 0, 0, row, 0, None))")
+        w(n + 1, "return plan")
 
     @staticmethod
     def _fill_params() -> dict[str, str]:
         return {"order": "o_ref", "cum_lots": "cum", "cum_quote_usdt": "cum * o_px", "cum_fee_usdt": "cum * o_fee"}
 
-    def _next(self, env: dict[str, str], dest: str = "S", vars_: dict[str, str] | None = None,
-              orders: str = "O") -> str:
-        """The next state: a tuple display of the prefix and the orders, or, when one run of fields changes and
-        the orders do not, the unchanged fields sliced from `st` around a display of the changed ones (cheaper
-        to build, and shorter source)."""
-        vars_ = vars_ or {}
-        parts = [dest, *(vars_.get(n, f"v_{n}") for n in self.live_vars), *(env.get(f, f) for f in ENV_FIELDS)]
-        changed = [k for k, (part, local) in enumerate(zip(parts, self.prefix, strict=True)) if part != local]
-        if orders == "O" and changed and changed[-1] - changed[0] + 1 == len(changed):
-            a, b = changed[0], changed[-1] + 1
-            pieces = [f"st[:{a}]"] if a else []
-            pieces.append("(" + ", ".join(parts[a:b]) + ",)")
-            pieces.append(f"st[{b}:]")
-            return " + ".join(pieces)
-        return "(" + ", ".join(parts) + f") + {orders}"
+    @staticmethod
+    def _next(env: str, sid: str = "nsid", orders: str = "O") -> str:
+        """The next state: the slot configuration, the env int and the orders (sliced from `st` when only the
+        slot configuration changes)."""
+        if env == "env" and orders == "O":
+            return f"({sid},) + st[1:]"
+        return f"({sid}, {env}) + {orders}"
 
-    def _deliver(self, w: _Writer, n: int, event: str, lid: str, params: dict[str, str], env: dict[str, str],
-                 venue: bool) -> None:
-        """Deliver `event` with `params` (code) to the slot: the first enabled row fires (ExactMachine.step),
-        then model.apply's venue update (`env`, and O1 for venue actions), outputs and bookkeeping."""
-        ev = self.m.ir.event(event)
-        if not venue and not self._rows(event):
-            w(n, "pass")  # no row of this event in this state: the action changes nothing
-            return
-        for p in ev.params:
-            if params[p.name] != f"p_{p.name}":
-                w(n, f"p_{p.name} = {params[p.name]}")
-        first = True
-        for t in self._rows(event):
-            if t.guard is None:
-                if first:  # every later row is shadowed
-                    self._fire(w, n, t, lid, env, venue)
-                    return
-                w(n, "else:")
-                self._fire(w, n + 1, t, lid, env, venue)
-                return
-            w(n, f"{'if' if first else 'elif'} {self._emit(t.guard)}:")
-            first = False
-            self._fire(w, n + 1, t, lid, env, venue)
-        m = n
-        if not first:
-            w(n, "else:")
-            m = n + 1
-        if venue:
-            w(m, f"out.append(({lid}, None, {ROW_UNHANDLED_VENUE}))")
-            w(m, "return out")
+    def _deliver(self, w: _Writer, n: int, event: str, lid: str, params: dict[str, str], env: str, venue: bool,
+                 key: str | None) -> None:
+        """Deliver `event` with `params` (code) to the slot: its reaction in this slot configuration (memoised,
+        see `_react`), then model.apply's venue update (`env`, and O1 for venue actions) and `_post`'s outputs
+        and bookkeeping. An event no row handles is a violation from the venue, and no successor from the policy.
+        `key`: an int below 2**MEMO_SHIFT that, in this event's memo, determines the params (None: the params)."""
+        e = MODEL_EVENTS.index(event)
+        args = "(" + "".join(f"{params[p.name]}, " for p in self.m.ir.event(event).params) + ")"
+        if key is None:
+            w(n, f"key = (sid, *{args})")
         else:
-            w(m, "pass")
-
-    def _fire(self, w: _Writer, n: int, t: Transition, lid: str, env: dict[str, str], venue: bool) -> None:
-        for name, e in t.lets:
-            w(n, f"l_{name} = {self._emit(e)}")
-        new: dict[str, str] = {}
-        for name, e in t.effect:
-            w(n, f"n_{name} = {self._emit(e)}")
-            new[name] = f"n_{name}"
-        emits: list[tuple[str, dict[str, str]]] = []
-        for k, em in enumerate(t.emits):
-            args: dict[str, str] = {}
-            for a, e in em.args:
-                w(n, f"e{k}_{a} = {self._emit(e)}")
-                args[a] = f"e{k}_{a}"
-            emits.append((em.output, args))
-        tests: list[str] = []  # any variable out of its bounds: the reference names the first (effect order)
-        for name, e in t.effect:
-            v = self.m.ir.variable(name)
-            if not isinstance(v.type, NumType):
-                continue
-            lit = e.value if isinstance(e, X.Lit) else None
-            if isinstance(lit, int | Fraction) and not isinstance(lit, bool) and \
-                    all(isinstance(bd, int | Fraction) for bd in (v.min, v.max) if bd is not None) and \
-                    (v.min is None or lit >= v.min) and (v.max is None or lit <= v.max):  # type: ignore[operator]
-                continue  # a literal within the bounds
-            tests += [f"n_{name} {op} {self._value(bound)}" for bound, op in ((v.min, "<"), (v.max, ">"))
-                      if bound is not None]
-        if tests:
-            w(n, f"if {' or '.join(tests)}:")
-            w(n + 1, f"out.append(({lid}, None, {ROW_BOUNDS}))")
-            w(n + 1, "return out")
-        env = dict(env)
+            w(n, f"key = sk | {key}")
+        w(n, f"r = M{e}.get(key)")
+        w(n, "if r is None:  # the first time in this slot configuration")
+        w(n + 1, f"r = react({e}, key, sid, {args})")
+        w(n, "row, nsid, post = r")
+        w(n, "if row >= 0:")
         orders = "O1" if venue and not self._same_orders else "O"
-        trade = new.get("trade_seq", self._var("trade_seq"))
-        for output, args in emits:
-            if output == "PLACE_ORDER":
-                w(n, f"if {args['qty_lots']} > 0:")
-                # model._venue_after updates the first order with a ref; the flat encoding keeps refs unique.
-                w(n + 1, f"if not (0 < {args['order']} < {FOREIGN_ORDER} and {args['qty_lots']} <= {MAX_LOTS_LIMIT} "
-                         f"and {trade} >= 0) or any(x & {REF_MASK} == {args['order']} for x in {orders}):")
-                w(n + 2, "raise FastUnsupported('an order the packed encoding cannot hold (or a ref placed twice)')")
-                w(n + 1, f"O2 = {orders} + ({args['order']} | ({ROLE_EXIT} if {args['role']} == 'EXIT' else 0) | "
-                         f"{LIVE} | {args['qty_lots']} << {TARGET_SHIFT} | {trade} << {TRADE_SHIFT},)")
-                w(n, "else:")
-                w(n + 1, f"O2 = {orders}")
-            elif output == "CANCEL_ORDER":
-                w(n, f"O2 = _cancel({orders}, {args['order']})")
-            elif output == "TRADE_CLOSED":
-                env["record_pending"] = args["trade_seq"]
-                continue
-            else:
-                raise FastUnsupported(f"output {output} is not modelled by the composed model")
-            orders = "O2"
-        if t.event in ("ENTER", "EXIT") and t.outcome == "OK":
-            env["next_ref"] = "next_ref + 1"
-        if t.event == "ENTER" and t.outcome == "OK":
-            env["trades"] = "trades + 1"
-        if t.event == "TRADE_WRITTEN":
-            env["record_pending"] = "0"
-        dest = repr(t.dest) if t.dest is not None else "S"
-        if not venue and not new and not env and dest == "S" and orders == "O":
-            w(n, f"out.append(({lid}, st, {t.index}))")  # nothing changes: the same state
+        if not venue and env == "env":
+            w(n + 1, "if post is None and nsid == sid:")
+            w(n + 2, f"out.append(({lid}, st, row))  # nothing changes: the same state")
+            w(n + 1, "else:")
+            nxt = self._next(env, orders=orders)
+            w(n + 2, f"out.append(({lid}, post({nxt}) if post else {nxt}, row))")
         else:
-            w(n, f"out.append(({lid}, {self._next(env, dest, new, orders)}, {t.index}))")
+            w(n + 1, f"nxt = {self._next(env, orders=orders)}")
+            w(n + 1, f"out.append(({lid}, post(nxt) if post else nxt, row))")
+        w(n, f"elif row == {ROW_BOUNDS}:" if not venue else "else:")
+        w(n + 1, f"out.append(({lid}, None, row))")
+        w(n + 1, "return out")
 
-    def _holds(self, w: _Writer) -> None:
-        """`holds_<i>` for each slot state (dispatched by `HOLDS`, and `holds`): the invariants of `_checks`."""
-        names = [s.name for s in self.m.ir.states]
-        for i, name in enumerate(names):
-            w(0, f"def holds_{i}(st):  # {name}")
-            w(1, f"{', '.join(self.prefix)}, = st[:{self.n_prefix}]")
-            w(1, f"O = st[{self.n_prefix}:]")
-            self._checks(w, name, "return False")
-            w(1, "return True")
-            w(0, "")
-        w(0, "HOLDS = {" + ", ".join(f"{name!r}: holds_{i}" for i, name in enumerate(names)) + "}")
-        w(0, "")
-        w(0, "def holds(st):")
-        w(1, "return HOLDS[st[0]](st)")
+    @staticmethod
+    def _checks(w: _Writer, n: int, fail: str) -> None:
+        """`fail` unless the invariants hold in the state unpacked to locals: what depends on the slot
+        configuration and the orders only is decided once per pair (`check_orders`, memoised in CHK), the venue
+        position and the pending record here."""
+        w(n, "c = CHK.get((sid, O))")
+        w(n, "if c is None:")
+        w(n + 1, "c = CHK[sid, O] = check_orders(sid, O)")
+        w(n, f"record_pending = env >> {RECORD_SHIFT}")
+        w(n, f"if not c or abs({_field('position')}) > c[0] or record_pending and record_pending != c[1]:")
+        w(n + 1, fail)
 
-    def _checks(self, w: _Writer, state: str, fail: str) -> None:
-        """In slot state `state`, over the unpacked locals: `fail` unless the spec's invariants and
-        checker.composed_violations's hold (the waiting order and the closed-state test decided here)."""
-        v = self._var
-        for inv in self.m.ir.invariants:
-            w(1, f"if not {self._emit(inv.expr)}:")
-            w(2, fail)
-        waiting = {"EXIT_REQUESTED": "entry_order", "ENTRY_CANCELLING": "entry_order", "EXIT_CANCELLING": "exit_order"}
-        wref = v(waiting[state]) if state in waiting else ""
+    @staticmethod
+    def _check_orders(w: _Writer) -> None:
+        """`check_orders(sid, O)`: False unless the spec's invariants (decided per slot configuration, CK) and
+        checker.composed_violations's hold for the slot configuration and the orders, else what the rest of the
+        checks needs: (entry target lots, trade seq) for one_entry_exposure and record_before_next_trade."""
+        w(0, "def check_orders(sid, O):")
+        w(1, "ck = CK[sid]")
+        w(1, "if ck is None:  # a spec invariant fails")
+        w(2, "return False")
+        w(1, f"{', '.join(f'v_{name}' for name in CHECKED_VARS)}, closed, wref, = ck")
         w(1, "entry_found = False")
         w(1, "entry_filled = entry_quote = exited = live_entries = 0")
         w(1, "for o in O:")
         w(2, f"ref = o & {REF_MASK}")
-        w(2, f"if not entry_found and ref == {v('entry_order')}:")
+        w(2, "if not entry_found and ref == v_entry_order:")
         w(3, "entry_found = True")
         w(3, f"entry_filled = o >> {FILLED_SHIFT} & {LOTS_MASK}")
         w(3, f"entry_quote = entry_filled * (PX_X if o & {ROLE_EXIT} else PX_E)")
         w(2, f"if o & {ROLE_EXIT}:")
-        w(3, f"if o >> {TRADE_SHIFT} == {v('trade_seq')}:")
+        w(3, f"if o >> {TRADE_SHIFT} == v_trade_seq:")
         w(4, f"exited += o >> {FILLED_SHIFT} & {LOTS_MASK}")
         w(2, f"elif o & {LIVE}:")
         w(3, "live_entries += 1")
-        if wref:  # cancel_in_flight: the first order with the waited-for ref is dead or cancel-requested
-            w(1, "for o in O:")
-            w(2, f"if o & {REF_MASK} == {wref}:")
-            w(3, f"if o & {LIVE} and not o & {CREQ}:")
-            w(4, f"{fail}  # cancel_in_flight")
-            w(3, "break")
+        # cancel_in_flight (wref: the order a cancelling state waits for, else 0): the first order with that ref
+        # is dead or cancel-requested
+        w(1, "if wref:")
+        w(2, "for o in O:")
+        w(3, f"if o & {REF_MASK} == wref:")
+        w(4, f"if o & {LIVE} and not o & {CREQ}:")
+        w(5, "return False  # cancel_in_flight")
+        w(4, "break")
         w(1, "exit_quote = exited * PX_X")
         checks = [
-            f"{v('entry_filled_lots')} != entry_filled or {v('exited_lots')} != exited",  # books_match_venue
-            f"live_entries > 1 or abs(position) > {v('entry_target_lots')}",  # one_entry_exposure
-            f"{v('entry_cost_usdt')} != entry_quote or {v('exit_cost_usdt')} != exit_quote",  # booked_at_venue_prices
-            f"{v('fees_usdt')} * FEE_DEN != (entry_quote + exit_quote) * FEE_NUM",  # fees_match_venue
-            f"record_pending and record_pending != {v('trade_seq')}",  # record_before_next_trade
+            "v_entry_filled_lots != entry_filled or v_exited_lots != exited",  # books_match_venue
+            "live_entries > 1",  # one_entry_exposure (the position: in _checks)
+            "v_entry_cost_usdt != entry_quote or v_exit_cost_usdt != exit_quote",  # booked_at_venue_prices
+            "v_fees_usdt * FEE_DEN != (entry_quote + exit_quote) * FEE_NUM",  # fees_match_venue
+            # closed_pnl_is_price_change, in CLOSED and TRADE_TERMINAL_WRITTEN
+            "closed and v_entry_filled_lots == exited and v_realised_pnl_usdt != entry_quote - exit_quote",
         ]
-        if state in ("CLOSED", "TRADE_TERMINAL_WRITTEN"):  # closed_pnl_is_price_change
-            checks.append(f"{v('entry_filled_lots')} == exited and "
-                          f"{v('realised_pnl_usdt')} != entry_quote - exit_quote")
         for check in checks:
             w(1, f"if {check}:")
-            w(2, fail)
+            w(2, "return False")
+        w(1, "return (v_entry_target_lots, v_trade_seq)")
 
     # ------------------------------------------------------------------ states and labels
 
     def initial(self) -> tuple[Any, ...]:
         s = self.m.initial()
-        values = dict(zip(self.m.var_names, s.slot_vars, strict=True))
-        b = self.b
-        return (s.slot_state, *(_whole(values[n]) for n in self.live_vars), 0, 1, 0, False, 0, b.duplicate_budget,
-                b.foreign_budget, b.venue_cancel_budget, b.cancel_budget, b.reject_budget)
+        sid = self.intern(s.slot_state, tuple(_whole(v) for v in s.slot_vars))
+        env = pack_env({"position": s.position_lots, "next_ref": s.next_ref, "trades": s.trades,
+                        "recent": s.recent_fill, "record_pending": s.record_pending, "dup_left": s.duplicates_left,
+                        "foreign_left": s.foreign_left, "vcancel_left": s.venue_cancels_left,
+                        "cancels_left": s.cancels_left, "rejects_left": s.rejects_left})
+        return (sid, env)
+
+    def slot_state(self, st: tuple[Any, ...]) -> str:
+        """The slot's state name in a flat state."""
+        sid: int = st[0]
+        return self.slots[sid][0]
 
     def to_state(self, st: tuple[Any, ...]) -> State:
         """The reference model's State for a flat tuple."""
-        k = self.n_prefix
-        live = dict(zip(self.live_vars, st[1:1 + len(self.live_vars)], strict=True))
-        slot_vars = tuple(_whole(live[n]) if n in live else self.const_vars[n] for n in self.m.var_names)
-        env = dict(zip(ENV_FIELDS, st[1 + len(self.live_vars):k], strict=True))
+        slot_state, slot_vars = self.slots[st[0]]
+        env = unpack_env(st[1])
         orders = []
-        for o in st[k:]:
+        for o in st[N_PREFIX:]:
             role = "EXIT" if o & ROLE_EXIT else "ENTRY"
             filled = o >> FILLED_SHIFT & LOTS_MASK
             sent = o >> SENT_SHIFT & SENT_MASK
@@ -623,8 +736,8 @@ class FastModel:
                                      Fraction(self.m.quote(role, filled)), bool(o & ACKED), bool(o & LIVE),
                                      bool(o & CREQ), sent_cums))
         b = self.b
-        return State(st[0], slot_vars, tuple(orders), env["position"], env["next_ref"], env["trades"], env["recent"],
-                     env["record_pending"], env["dup_left"], env["foreign_left"], env["vcancel_left"],
+        return State(slot_state, slot_vars, tuple(orders), env["position"], env["next_ref"], env["trades"],
+                     env["recent"], env["record_pending"], env["dup_left"], env["foreign_left"], env["vcancel_left"],
                      env["cancels_left"], env["rejects_left"], b.reorder_after_cancel_budget, b.lagging_stream_budget)
 
     def label(self, lid: int) -> str:
@@ -674,7 +787,6 @@ def _search(m: ComposedModel, max_states: int, progress: Callable[[int, int, int
     parent_row = [-1]
     depth = [0]
     reverse: list[list[int]] = [[]]  # predecessors over non-fault edges, for the reachability properties
-    fired: set[int] = set()
     transitions = 0
     violations: list[Violation] = []
     slot_invariants = {inv.name: inv.catalogue for inv in m.ir.invariants}
@@ -682,15 +794,20 @@ def _search(m: ComposedModel, max_states: int, progress: Callable[[int, int, int
     def trace(i: int, last: tuple[str, str, str] | None = None) -> tuple[tuple[str, str, str], ...]:
         steps: list[tuple[str, str, str]] = []
         while i > 0:
-            steps.append((fm.label(parent_lid[i]), states[i][0], fm.outcome(parent_lid[i], parent_row[i])))
+            steps.append((fm.label(parent_lid[i]), fm.slot_state(states[i]), fm.outcome(parent_lid[i], parent_row[i])))
             i = parent[i]
         steps.reverse()
         if last is not None:
             steps.append(last)
         return tuple(steps)
 
-    step_of = fm.step_of
-    setdefault, fired_add = index.setdefault, fired.add
+    step = fm.step
+    setdefault = index.setdefault
+    # The rows fired are those of the slot reactions the search took: a reaction is made (fm.reacted) the first
+    # time a step meets it, and the search takes every entry of a step, until a cut at max_states. From the
+    # first cut on, the rows are collected from the entries taken.
+    reacted = fm.reacted
+    fired: set[int] | None = None
     non_fault = [not f for f in fault_sites]
     states_append, parent_append, depth_append, reverse_append = \
         states.append, parent.append, depth.append, reverse.append
@@ -701,28 +818,30 @@ def _search(m: ComposedModel, max_states: int, progress: Callable[[int, int, int
         i = head
         head += 1
         st = states[i]
-        name = st[0]
-        succ = step_of[name](st, True)
+        made = len(reacted)
+        succ = step(st, True)
         if succ is None:  # an invariant fails
             violations.extend(_state_violations(fm, st, slot_invariants, trace(i)))
             break
         d = depth[i] + 1
         transitions += len(succ)
+        taken = len(succ)
         for lid, nxt, row in succ:
             if nxt is st:  # a self loop: counted, its row fired; no new state, nothing for reachability
-                fired_add(row)
                 continue
             if nxt is None:  # always the last entry: the step stops there
                 transitions -= 1
                 violations.append(_step_violation(fm, st, lid, row, trace(i)))
                 break
-            fired_add(row)
             j = setdefault(nxt, n)
             if j == n:
                 if n >= max_states:
                     del index[nxt]
                     # the entries after this one were not taken (checker.check stops here too)
-                    transitions -= len(succ) - 1 - next(k for k, x in enumerate(succ) if x[1] is nxt)
+                    taken = next(k for k, x in enumerate(succ) if x[1] is nxt) + 1
+                    transitions -= len(succ) - taken
+                    if fired is None:
+                        fired = set(reacted[:made])
                     break
                 n += 1
                 states_append(nxt)
@@ -733,27 +852,35 @@ def _search(m: ComposedModel, max_states: int, progress: Callable[[int, int, int
                 reverse_append([i] if non_fault[lid >> SITE_SHIFT] else [])
             elif non_fault[lid >> SITE_SHIFT]:
                 reverse[j].append(i)
+        if fired is not None:
+            fired.update([row for _, _, row in succ[:taken]])
         if progress is not None and len(states) % 5000 == 0:
             progress(len(states), transitions, depth[-1])
-    fired.discard(-1)  # environment-only actions (the clock) fire no row
+    if fired is None:
+        fired = set(reacted)
+    fired.difference_update(range(ROW_UNHANDLED, 0))  # markers; the clock (-1) fires no row
     complete = head >= len(states) and not violations and len(states) < max_states
     verdicts = {name: "holds" for name in [*slot_invariants, *COMPOSED]}
     if complete:
-        n_orders = fm.n_prefix
-        position = 1 + len(fm.live_vars)  # ENV_FIELDS[0]
+        n_orders = N_PREFIX
+        flat_env = POSITION_OFFSET << POSITION_SHIFT  # env's position bits when the venue position is 0
+        position_bits = 0xFFF << POSITION_SHIFT
         free = FREE_STATES
         def flat() -> list[int]:
-            return [i for i, st in enumerate(states) if st[position] == 0 and not any(o & LIVE for o in st[n_orders:])]
+            return [i for i, st in enumerate(states)
+                    if st[1] & position_bits == flat_env and not any(map(LIVE.__and__, st[n_orders:]))]
 
         def slot_free() -> list[int]:
-            return [i for i, st in enumerate(states) if st[0] in free]
+            free_sids = {sid for sid, (slot_state, _) in enumerate(fm.slots) if slot_state in free}
+            return [i for i, st in enumerate(states) if st[0] in free_sids]
 
         good: Callable[[], list[int]]
         for name, good, what in (("flat_reachable", flat, "flat"), ("slot_free_reachable", slot_free, "a free slot")):
             stuck = _unable_to_reach(len(states), reverse, good())
             if stuck is not None:
-                violations.append(Violation(name, REACHABILITY[name][0], f"no way to {what} from {states[stuck][0]} "
-                                            f"(venue position {states[stuck][position]})", trace(stuck)))
+                violations.append(Violation(name, REACHABILITY[name][0], f"no way to {what} from "
+                                            f"{fm.slot_state(states[stuck])} (venue position "
+                                            f"{unpack_env(states[stuck][1])['position']})", trace(stuck)))
                 break
     return result_of(m, len(states), transitions, max(depth), started, complete, violations, fired, verdicts)
 
