@@ -142,3 +142,43 @@ def test_withdraw_during_our_ttl_cancel_and_in_miss() -> None:
     assert plan(Role.ENTRY).withdraw().dest == "WITHDRAWING"
     idle = RouterMachine()
     assert idle.withdraw().outcome == "NOT_APPLICABLE"  # nothing is working yet
+
+
+# ------------------------------------------------------------------ found by pink-codegen verify (slot x router)
+# Each of these stranded an exit in the composed model: the router waited for a venue report that never comes.
+
+
+def test_withdrawing_a_quote_the_venue_already_cancelled_ends_it_at_once() -> None:
+    """The venue cancelled the quote; before the next sweep re-classifies it, the slot withdraws the order (its
+    exit needs the entry cancelled first). Nothing is left to cancel, so no confirmation will follow."""
+    r = plan(Role.ENTRY, lots=2)
+    r.ack()
+    r.fill(cum_lots=1)
+    r.cancelled()  # venue-side
+    step = r.withdraw()
+    assert step.dest == "WITHDRAWN" and step.emitted == ()
+
+
+def test_a_placement_refusal_after_our_ttl_cancel_ends_the_attempt_like_its_confirmation() -> None:
+    """The TTL sweep asked to cancel a quote whose placement the venue then refused: the order never existed,
+    no cancel confirmation will come; the refusal re-classifies it (exit -> MARKET, entry -> miss path)."""
+    r = plan(Role.EXIT)
+    r.tick(clock_ms=1_000 + TTL_MS)
+    assert r.state == "CANCELLING"
+    step = r.reject(post_only_would_take=False)
+    assert step.dest == "TAKER_SENT" and step.emitted == (("SEND_MARKET", {"qty_lots": 10}),)
+    r = plan(Role.ENTRY)
+    r.tick(clock_ms=1_000 + TTL_MS)
+    step = r.reject(post_only_would_take=False)
+    assert step.dest == "MISS" and step.emitted == (("PROBE_VENUE", {}),)
+
+
+def test_urgent_exit_after_a_venue_side_cancel_goes_market_at_once() -> None:
+    """The venue cancelled the resting exit; an urgent exit before the next sweep has nothing to pre-empt and
+    must not wait for a cancel confirmation that never comes."""
+    r = plan(Role.EXIT)
+    r.ack()
+    r.fill(cum_lots=3)
+    r.cancelled()  # venue-side
+    step = r.urgent_exit()
+    assert step.dest == "TAKER_SENT" and step.emitted == (("SEND_MARKET", {"qty_lots": 7}),)
