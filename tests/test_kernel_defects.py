@@ -836,3 +836,20 @@ def test_place_order_commands_are_typed() -> None:
     kernel = make_kernel(config=KernelConfig(session="7"))
     order = placed(enter(kernel))
     assert isinstance(order, PlaceOrder) and order.client_id.value == "pink7_1"
+
+
+def test_reconcile_of_a_vanished_position_leaves_a_slot_that_keeps_its_invariants() -> None:
+    """Found by `pink-codegen verify --profile router-crash`: reconciling a slot that holds a trade with a venue
+    that shows no position resets the slot flat. The reset kept the trade counter but zeroed the leverage, so
+    the next step raised `leverage_is_integer_in_range` (every started trade carries a leverage >= 1) and the
+    runtime halted. The reset keeps the last trade's leverage; the next event is taken normally."""
+    kernel = make_kernel()
+    open_short(kernel, lots=100, px="0.6")
+    report = reconcile(kernel, [], [], D(1000))
+    assert "POSITION_VANISHED" in [d.code for d in report.diagnostics]
+    m = kernel.slot.model
+    assert kernel.slot.state == "IDLE" and m.trade_seq == 1 and m.leverage >= 1
+    assert kernel.slot.violated_invariants() == []
+    exit_attempt = kernel.handle(ExitIntent(95_000))
+    assert exit_attempt.outcome != "OK"  # nothing to close; and no invariant failure halts the kernel
+    assert kernel.slot.violated_invariants() == []

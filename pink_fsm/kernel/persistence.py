@@ -235,6 +235,9 @@ def _fresh_vars(kernel: Kernel) -> dict[str, Any]:
     fresh = {k: v for k, v in vars(SlotModel()).items() if k not in ("outcome", "fired", "outbox")}
     fresh["trade_seq"] = kernel.slot.model.trade_seq
     fresh["entries_frozen"] = kernel.slot.model.entries_frozen
+    # Every started trade carries its leverage (invariant leverage_is_integer_in_range): a reset to flat keeps the
+    # last trade's, as the slot itself does after a trade (found by pink-codegen verify, router-crash profile).
+    fresh["leverage"] = kernel.slot.model.leverage
     return fresh
 
 
