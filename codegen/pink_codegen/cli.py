@@ -159,8 +159,11 @@ def explain_cmd(
 
 @app.command("verify")
 def verify_cmd(
-    profile: Annotated[str, typer.Option("--profile", help="Bounds: smoke (a second), default (about a minute), "
-                                                          "deep (long)")] = "default",
+    profile: Annotated[str, typer.Option("--profile", help="Bounds of the slot x venue model: smoke (a second), "
+                                                          "default (seconds), deep (long), mutants; of the slot x "
+                                                          "router x venue model (reference engine): router-smoke, "
+                                                          "router, router-cancel, router-lag, router-market, "
+                                                          "router-taker")] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
     trace_out: Annotated[Path | None, typer.Option("--trace-out", help="Write the counterexample (if any) as "
                                                                       "JSON to this file")] = None,
@@ -171,25 +174,52 @@ def verify_cmd(
     engine: Annotated[str, typer.Option("--engine", help="fast (the model compiled to Python over flat tuples), "
                                                         "reference (the exact interpreter), or auto: fast when it "
                                                         "encodes the profile, else reference")] = "auto",
+    mutants: Annotated[bool, typer.Option("--mutants", help="Instead of checking the spec, run the kill matrix: "
+                                                           "re-introduce each catalogued bug (pink_codegen/verify/"
+                                                           "mutants.py) into an in-memory copy of the spec dir's "
+                                                           "slot.yaml or router.yaml, check it on the mutant's own "
+                                                           "bounds, and print which invariant killed it. Exits 0 "
+                                                           "when every mutant does "
+                                                           "what the catalogue says (killed by an expected invariant, "
+                                                           "equivalent, or refused by the compiler), 1 otherwise (a "
+                                                           "survivor, an unexpected kill, a stale edit). --profile, "
+                                                           "--trace-out and --emit-tests do not apply")] = False,
+    mutant: Annotated[list[str] | None, typer.Option("--mutant", metavar="NAME", help="Run only this mutant "
+                                                                                       "(repeatable; implies "
+                                                                                       "--mutants; an unknown NAME "
+                                                                                       "exits 2)")] = None,
     spec: SpecOpt = None,
 ) -> None:
-    """Model-check the slot machine composed with a venue and a policy environment: every invariant of the
-    spec and the catalogue in every reachable state, and that flat is always reachable without further faults.
-    Exits 1 on a violation (printing the shortest counterexample), 3 when the search hit --max-states."""
+    """Model-check the slot machine composed with a venue and a policy environment (and, with a router-*
+    profile, with the execution router working every order): every invariant of the specs and the catalogue in
+    every reachable state, and that flat is always reachable without further faults.
+    Exits 1 on a violation (printing the shortest counterexample), 3 when the search hit --max-states.
+    With --mutants, prints the kill matrix of the spec mutant catalogue instead."""
     from rich.progress import Progress
 
+    from pink_codegen.verify.checker import composed_catalogue, reachability_catalogue
     from pink_codegen.verify.fast import ENGINES, FastUnsupported, run_check
     from pink_codegen.verify.model import PROFILES, ComposedModel
     from pink_codegen.verify.report import describe_invariant, result_json, violation_text
+    from pink_codegen.verify.routed import ROUTED_PROFILES, RoutedModel
 
-    if profile not in PROFILES:
-        err_console.print(f"error: unknown profile {profile!r}; profiles: {', '.join(PROFILES)}", markup=False)
+    if profile not in PROFILES and profile not in ROUTED_PROFILES:
+        err_console.print(f"error: unknown profile {profile!r}; profiles: {', '.join([*PROFILES, *ROUTED_PROFILES])}",
+                          markup=False)
         raise typer.Exit(2)
     if engine not in ENGINES:
         err_console.print(f"error: unknown engine {engine!r}; engines: {', '.join(ENGINES)}", markup=False)
         raise typer.Exit(2)
+    if mutants or mutant:
+        if profile != "default" or trace_out is not None or emit_tests is not None:
+            err_console.print("error: --profile, --trace-out and --emit-tests do not apply to --mutants (each "
+                              "mutant is checked on its own bounds)", markup=False)
+            raise typer.Exit(2)
+        _verify_mutants(spec, mutant, engine, max_states, as_json)
+        return
     slot = _slot_machine(spec)
-    model = ComposedModel(slot, PROFILES[profile])
+    model = ComposedModel(slot, PROFILES[profile]) if profile in PROFILES else \
+        RoutedModel(slot, _named_machine(spec, "router"), ROUTED_PROFILES[profile])
     with Progress(console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task(f"verify ({profile})", total=None)
         try:
@@ -210,17 +240,19 @@ def verify_cmd(
 
         for path in write_tests(result.violations, profile, emit_tests):
             err_console.print(f"wrote {path}", markup=False)
+    router_dead = sorted({t.index for t in model.router_ir.transitions} - model.fired_router_rows) \
+        if isinstance(model, RoutedModel) and result.complete else []
     if as_json:
-        print(json.dumps({**result_json(result), "engine": ran}, indent=2))
+        extra = {"router_dead_rows": router_dead} if isinstance(model, RoutedModel) else {}
+        print(json.dumps({**result_json(result), "engine": ran, **extra}, indent=2))
     else:
         table = Table(title=f"pink-codegen verify ({profile})")
         for col in ("invariant", "catalogue", "verdict"):
             table.add_column(col)
         catalogue = {inv.name: inv.catalogue for inv in slot.invariants}
-        from pink_codegen.verify.checker import COMPOSED, REACHABILITY
-
+        composed = {**composed_catalogue(model), **reachability_catalogue(model)}
         for name, verdict in result.verdicts.items():
-            cat = catalogue.get(name) or {**COMPOSED, **REACHABILITY}[name][0]
+            cat = catalogue.get(name) or composed[name][0]
             table.add_row(name, cat, verdict)
         out_console.print(table)
         out_console.print(f"{result.states:,} states, {result.transitions:,} transitions, max depth "
@@ -229,6 +261,10 @@ def verify_cmd(
                           markup=False)
         if result.dead_rows:
             out_console.print(f"rows never fired within these bounds: {', '.join(map(str, result.dead_rows))}",
+                              markup=False)
+        out_console.print(result.venue_coverage, markup=False) if result.venue_coverage else None
+        if router_dead:
+            out_console.print(f"router.yaml rows never fired within these bounds: {', '.join(map(str, router_dead))}",
                               markup=False)
         for v in result.violations:
             err_console.print(violation_text(v), markup=False, highlight=False)
@@ -240,18 +276,95 @@ def verify_cmd(
         raise typer.Exit(3)
 
 
+def _verify_mutants(spec: Path | None, names: list[str] | None, engine: str, max_states: int, as_json: bool) -> None:
+    """`verify --mutants`: the kill matrix of pink_codegen/verify/mutants.py over the spec dir's slot.yaml and
+    router.yaml."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pink_codegen.verify.fast import FastUnsupported
+    from pink_codegen.verify.mutants import kill_matrix, summary, unknown_names
+
+    unknown = unknown_names(names or ())
+    if unknown:
+        for name, close in unknown:
+            hint = f"; did you mean {' or '.join(close)}?" if close else "; see pink_codegen/verify/mutants.py"
+            err_console.print(f"error: no mutant named {name!r}{hint}", markup=False)
+        raise typer.Exit(2)
+    spec_dir, _ = _resolve(spec, None)
+    slot_file = spec_dir / "slot.yaml"
+    if not slot_file.is_file():
+        err_console.print(f"error: no slot.yaml in {spec_dir}", markup=False)
+        raise typer.Exit(2)
+    slot_text = slot_file.read_text()
+    router_file = spec_dir / "router.yaml"  # the router mutants' spec, composed by every routed check
+    router_text = router_file.read_text() if router_file.is_file() else None
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("mutants", total=None)
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"mutant {name}" if name else "mutants")
+
+        try:
+            results = kill_matrix(slot_text, names or None, progress=progress, engine=engine, max_states=max_states,
+                                  router_text=router_text)
+        except FastUnsupported as exc:
+            err_console.print(f"error: the fast engine cannot check a mutant's bounds: {exc}; use --engine reference "
+                              f"or auto", markup=False)
+            raise typer.Exit(2) from None
+    totals = summary(results)
+    line = (f"{totals['killed']} killed ({totals['killed_as_expected']} by the expected invariant), "
+            f"{totals['survived']} survived, {totals['equivalent']} equivalent, {totals['refused']} refused by the "
+            f"compiler, {totals['stale']} stale; {totals['seconds']:.1f} s")
+    if as_json:
+        print(json.dumps({"spec": slot_file.as_posix(), "mutants": [r.to_json() for r in results],
+                          "summary": totals}, indent=2))
+    else:
+        table = Table(title=f"pink-codegen verify --mutants ({slot_file})")
+        for col in ("mutant", "defect", "status", "killed by", "expected?", "trace", "states", "seconds"):
+            table.add_column(col, justify="right" if col in ("trace", "states", "seconds") else "left",
+                             no_wrap=col in ("mutant", "status", "killed by"))
+        # Piped or logged output gets the whole table, not one squeezed to the 80 columns of a non-terminal.
+        console = out_console if out_console.is_terminal else Console(soft_wrap=True, width=160)
+        for r in results:
+            killed_by = r.invariant if r.status == "killed" else ""
+            expected = "yes" if r.expected else "NO"
+            table.add_row(r.name, r.defect, r.status, killed_by, expected, str(r.trace_steps) if r.trace else "",
+                          f"{r.states:,}" if r.states else "", f"{r.seconds:.1f}")
+        console.print(table)
+        console.print(line, markup=False)
+    for r in results:
+        if r.ok:
+            continue
+        if r.status == "stale":
+            err_console.print(f"error: {r.detail}", markup=False)
+        elif r.status == "killed":
+            wanted = (f"expected {' or '.join(r.expected_invariants)}" if r.expected_invariants else
+                      f"catalogued as {r.expect}")
+            err_console.print(f"mutant {r.name}: killed by {r.invariant} ({r.detail}), {wanted}", markup=False)
+        else:
+            err_console.print(f"mutant {r.name}: {r.status}: {r.detail}", markup=False)
+    if not totals["ok"]:
+        raise typer.Exit(1)
+
+
 def _slot_machine(spec: Path | None) -> Machine:
     """The slot machine the model checker composes (exit 1 on spec errors, 2 when there is no slot spec)."""
+    return _named_machine(spec, "slot")
+
+
+def _named_machine(spec: Path | None, name: str) -> Machine:
+    """A machine of the spec dir by name (exit 1 on spec errors, 2 when there is none)."""
     spec_dir, _ = _resolve(spec, None)
     try:
-        slot = load_named(spec_dir, "slot")
+        machine = load_named(spec_dir, name)
     except SpecError as exc:
         _report_spec_error(exc)
         raise typer.Exit(1) from None
-    if slot is None:
-        err_console.print(f"error: no slot machine in {spec_dir}", markup=False)
+    if machine is None:
+        err_console.print(f"error: no {name} machine in {spec_dir}", markup=False)
         raise typer.Exit(2)
-    return slot
+    return machine
 
 
 @app.command("export-promela")
@@ -271,6 +384,13 @@ def export_promela_cmd(
     from pink_codegen.verify.promela import PromelaError, export
 
     if profile not in PROFILES:
+        from pink_codegen.verify.routed import ROUTED_PROFILES
+
+        if profile in ROUTED_PROFILES:
+            err_console.print(f"error: profile {profile!r} is the slot x router x venue composition; the Promela "
+                              f"export encodes the slot x venue model only (profiles: {', '.join(PROFILES)})",
+                              markup=False)
+            raise typer.Exit(2)
         err_console.print(f"error: unknown profile {profile!r}; profiles: {', '.join(PROFILES)}", markup=False)
         raise typer.Exit(2)
     slot = _slot_machine(spec)
