@@ -218,8 +218,9 @@ def verify_cmd(
         _verify_mutants(spec, mutant, engine, max_states, as_json)
         return
     slot = _slot_machine(spec)
-    model = ComposedModel(slot, PROFILES[profile]) if profile in PROFILES else \
-        RoutedModel(slot, _named_machine(spec, "router"), ROUTED_PROFILES[profile])
+    venue = load_named(_resolve(spec, None)[0], "venue")  # the spec dir's venue environment (else the project's)
+    model = ComposedModel(slot, PROFILES[profile], venue) if profile in PROFILES else \
+        RoutedModel(slot, _named_machine(spec, "router"), ROUTED_PROFILES[profile], venue)
     with Progress(console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task(f"verify ({profile})", total=None)
         try:

@@ -19,6 +19,8 @@ def result_json(r: CheckResult) -> dict[str, Any]:
         "states_per_s": round(r.states_per_s, 1),
         "verdicts": r.verdicts,
         "dead_rows": list(r.dead_rows),
+        # spec/venue.yaml rows never fired (null when the engine does not track them: the fast engine)
+        "venue_dead_rows": list(r.venue_dead_rows) if r.venue_fired_rows is not None and r.complete else None,
         "violations": [violation_json(v) for v in r.violations],
     }
 

@@ -134,8 +134,8 @@ def reported_cum(o: VenueOrder) -> int:
 
 
 class RoutedModel(ComposedModel):
-    def __init__(self, slot: Machine, router: Machine, profile: RoutedProfile) -> None:
-        super().__init__(slot, profile.bounds)
+    def __init__(self, slot: Machine, router: Machine, profile: RoutedProfile, venue: Machine | None = None) -> None:
+        super().__init__(slot, profile.bounds, venue)
         self.router_ir = router
         self.router = ExactMachine(router)
         self.profile = profile
@@ -595,8 +595,8 @@ def model_for(profile: str, machines: dict[str, Machine]) -> ComposedModel:
     from pink_codegen.verify.model import PROFILES
 
     if profile in ROUTED_PROFILES:
-        return RoutedModel(machines["slot"], machines["router"], ROUTED_PROFILES[profile])
-    return ComposedModel(machines["slot"], PROFILES[profile])
+        return RoutedModel(machines["slot"], machines["router"], ROUTED_PROFILES[profile], machines.get("venue"))
+    return ComposedModel(machines["slot"], PROFILES[profile], machines.get("venue"))
 
 
 # ------------------------------------------------------------------ composed invariants
