@@ -119,6 +119,19 @@ def test_a_crash_with_an_exit_working_adopts_the_position_and_the_old_exit_is_ne
                    "runtime reconciles with the venue (an earlier-session order filled)"])
     assert not s.reconcile_due and s.adopted_lots == 1 and m.var(s, "entry_filled_lots") == 1
     assert routed_violations(m, s) == []
+    # D5: capital was re-anchored to the wallet (the lost session's entry fee and the racing exit lot's PnL and
+    # fee are in it), so the kernel's capital equals what our fills did to the wallet.
+    assert s.anchor_usdt == m.wallet_usdt(s) - m.net_usdt(s) and s.anchor_usdt != 0
+
+
+def test_recovery_without_reanchoring_breaks_capital_consistency() -> None:
+    """D5, the runtime mutant of the kill matrix: the entry's fee is in the wallet, not in a fresh kernel."""
+    mutant = BY_NAME["recovery_does_not_reanchor_capital"]
+    assert mutant.routed is not None and not mutant.routed.reanchor
+    m = RoutedModel(SLOT, ROUTER, mutant.routed)
+    s = follow(m, ["policy ENTER 1 lots x3", "venue FILL #11 cum=1",
+                   "runtime crashes; on restart recovery reads open orders", "recovery reads positions"])
+    assert [name for name, _ in routed_violations(m, s)] == ["capital_consistency"]
 
 
 def test_recovery_reading_positions_first_loses_a_fill_between_the_reads() -> None:

@@ -481,6 +481,10 @@ RUNTIME_MUTANTS: tuple[Mutant, ...] = (
            "an order filling between the two reads (its report lost with the old user stream) is in neither",
            (), ROUTED_PROFILES["router-crash"].bounds, frozenset({"one_entry_exposure", "book_matches_position"}),
            machine="runtime", routed=attrs.evolve(ROUTED_PROFILES["router-crash"], positions_first=True)),
+    Mutant("recovery_does_not_reanchor_capital", "D5", "after a restart, recovery adopts the venue's position but "
+           "does not re-anchor capital to the wallet: what the lost session realised is missing from (or booked "
+           "twice into) capital", (), ROUTED_PROFILES["router-crash"].bounds, frozenset({"capital_consistency"}),
+           machine="runtime", routed=attrs.evolve(ROUTED_PROFILES["router-crash"], reanchor=False)),
 )
 
 # Plausible bugs verify does not kill yet, each naming the missing invariant or model capability (none today).

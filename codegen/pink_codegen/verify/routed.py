@@ -62,8 +62,10 @@ class RoutedProfile:
     plan: ExecPlan
     exit_sizes: tuple[int, ...] = (0, 1)  # the policy's EXIT sizes (0 = the active leg)
     crash_budget: int = 0  # runtime crashes (each followed by the recovery of pink_fsm/runtime/recovery.py)
-    # A model mutant, not a profile to ship: recovery reads positions before open orders (D9; see CRASH below).
+    # Model mutants, not profiles to ship: recovery reads positions before open orders (D9), or does not
+    # re-anchor capital to the wallet (D5) (see RoutedModel._restart).
     positions_first: bool = False
+    reanchor: bool = True
 
 
 def routed_bounds(name: str, max_lots: int = 2, cancel_budget: int = 0, reject_budget: int = 0,
@@ -126,6 +128,9 @@ class RoutedState(State):
     earlier: tuple[int, ...] = ()  # venue refs of attempts of earlier sessions (no router works them any more)
     adopted_lots: int = 0  # the current trade was adopted from the venue's position with these lots (0: not)
     reconcile_due: bool = False  # an earlier-session order filled after recovery: reconcile before trading on
+    # The kernel's capital is anchor + the current trade's net (realised PnL - fees); the anchor takes each
+    # finished trade's net when the next starts (Kernel.fold_trade) and is re-anchored to the wallet by recovery.
+    anchor_usdt: int | Fraction = 0
 
 
 def reported_cum(o: VenueOrder) -> int:
@@ -301,8 +306,8 @@ class RoutedModel(ComposedModel):
                 done = attrs.evolve(done, next_ref=done.next_ref + 1)
             if a.event == "CANCEL":
                 done = attrs.evolve(done, cancels_left=done.cancels_left - 1)
-            if a.event == "ENTER" and run.outcome == "OK":
-                done = attrs.evolve(done, trades=done.trades + 1)
+            if a.event == "ENTER" and run.outcome == "OK":  # the finished trade's net is folded into capital
+                done = attrs.evolve(done, trades=done.trades + 1, anchor_usdt=_whole(s.anchor_usdt + self.net_usdt(s)))
             if a.event == "TRADE_WRITTEN":
                 done = attrs.evolve(done, record_pending=0)
             run.s = done
@@ -428,15 +433,34 @@ class RoutedModel(ComposedModel):
             return self._adopt(s) if self.profile.positions_first else self._cancel_earlier(s)
         if event == "RECOVER":
             s = attrs.evolve(s, recovery=0)
-            return self._cancel_earlier(s) if self.profile.positions_first else self._adopt(s)
+            s = self._cancel_earlier(s) if self.profile.positions_first else self._adopt(s)
+            return self._reanchored(s) if self.profile.reanchor else s
         open_lots = self._open_lots(s)
         s = attrs.evolve(s, reconcile_due=False)
-        if open_lots == abs(s.position_lots):
-            return s
-        # The slot's trade is folded into capital (Kernel.fold_trade) and a new book starts from venue truth: its
-        # orders are no longer the current trade's.
-        s = attrs.evolve(s, working=tuple(attrs.evolve(w, trade=0) for w in s.working))
-        return self._adopt(s)
+        if open_lots != abs(s.position_lots):
+            # The slot's trade is folded into capital (Kernel.fold_trade) and a new book starts from venue truth:
+            # its orders are no longer the current trade's.
+            s = attrs.evolve(s, working=tuple(attrs.evolve(w, trade=0) for w in s.working))
+            s = self._adopt(s)
+        return self._reanchored(s)
+
+    def _reanchored(self, s: RoutedState) -> RoutedState:
+        """Venue truth is the ledger: capital becomes the wallet (persistence.reconcile, D5)."""
+        return attrs.evolve(s, anchor_usdt=_whole(self.wallet_usdt(s) - self.net_usdt(s)))
+
+    def net_usdt(self, s: State) -> int | Fraction:
+        """The current trade's net as the slot booked it: realised PnL minus fees."""
+        realised, fees = self.var(s, "realised_pnl_usdt"), self.var(s, "fees_usdt")
+        assert isinstance(realised, (int, Fraction)) and isinstance(fees, (int, Fraction))
+        return _whole(realised - fees)
+
+    def wallet_usdt(self, s: State) -> int | Fraction:
+        """What our fills did to the venue wallet since the start: the realised PnL of exit fills (the model's
+        position is always entered at the first price level, SHORT) and every fill's fee."""
+        entry_px = self.bounds.price_levels[0]
+        realised = sum((o.filled_lots * entry_px - o.quote for o in s.orders if o.role == "EXIT"), Fraction(0))
+        fees = sum((o.quote for o in s.orders), Fraction(0)) * self.bounds.fee_rate
+        return _whole(realised - fees)
 
     @staticmethod
     def _cancel_earlier(s: RoutedState) -> RoutedState:
@@ -464,6 +488,11 @@ class RoutedModel(ComposedModel):
                      entry_target_lots=lots, entry_filled_lots=lots, entry_cost_usdt=lots * price, mark_px=price)
         return attrs.evolve(s, slot_state="POSITION_OPEN", slot_vars=self._pack(fresh), next_ref=s.next_ref + 1,
                             adopted_lots=lots)
+
+
+def _whole(value: int | Fraction) -> int | Fraction:
+    """Whole amounts as ints: equal and hash-equal to the Fraction, and much cheaper to hash."""
+    return value.numerator if isinstance(value, Fraction) and value.denominator == 1 else value
 
 
 class _Run:
@@ -644,6 +673,12 @@ def routed_violations(m: RoutedModel, s: State) -> list[tuple[str, str]]:
     if var(s, "fees_usdt") != (entry_fee_quote + exit_quote) * m.bounds.fee_rate:
         out.append(("fees_match_venue", f"slot fees {var(s, 'fees_usdt')}, venue charged "
                                         f"{(entry_fee_quote + exit_quote) * m.bounds.fee_rate}"))
+    reported_all = not any(o.filled_lots > reported_cum(o) for o in s.orders)
+    if not s.recovery and not s.reconcile_due and reported_all:
+        capital = s.anchor_usdt + m.net_usdt(s)
+        if capital != m.wallet_usdt(s):
+            out.append(("capital_consistency", f"kernel capital {capital} USDT (anchor {s.anchor_usdt} + trade "
+                                               f"net {m.net_usdt(s)}), venue wallet {m.wallet_usdt(s)} USDT"))
     if not s.recovery and not s.reconcile_due and \
             s.position_lots - m._unreported_lots(s) != -m._open_lots(s):  # the model's trades are SHORT
         out.append(("book_matches_position", f"slot holds {m._open_lots(s)} lots, the venue's position is "
@@ -683,6 +718,9 @@ ROUTED_REACHABILITY = {
 
 # name -> (catalogue, why); the router's spec invariants are reported as router.<name>
 ROUTED_COMPOSED = {
+    "capital_consistency": ("capital_consistency", "whenever every fill is reported, outside recovery and a due "
+                                                   "reconcile, kernel capital (anchor + the trade's net) equals "
+                                                   "what our fills did to the venue wallet (D5)"),
     "book_matches_position": ("single_book", "outside recovery and a due reconcile, the slot's open lots are the "
                                              "venue's position as reported to it (crash/recovery: D5, D9)"),
     "working_within_target": ("fill_identity", "a working order's attempts never execute more than it asked for "
