@@ -150,6 +150,11 @@ class RoutedModel(ComposedModel):
         self._router_index = {name: i for i, name in enumerate(self.router_var_names)}
         self.fired_router_rows: set[int] = set()
         self.fired_slot_rows: set[int] = set()
+        # When a list: every call across the router boundary is appended to it (tests compare the glue with the
+        # runtime's exec_router.py): ("place", ref, role, lots), ("withdraw"|"urgent", ref), ("tick", ref),
+        # ("gate", ref, venue_lots, hot), ("report", event, attempt, cum | post_only) in; ("send", attempt, market,
+        # lots), ("cancel", attempt), ("slot", event, ref, cum) out.
+        self.glue_log: list[tuple[object, ...]] | None = None
         # What checker.check reads of a composition (see checker.composed_catalogue and reachability_goals).
         self.composed_invariants = {**COMPOSED, **ROUTED_COMPOSED,
                                     **{f"router.{inv.name}": (inv.catalogue, inv.doc) for inv in router.invariants}}
@@ -296,6 +301,8 @@ class RoutedModel(ComposedModel):
             assert w is not None
             if a.event == "TICK":  # time passes up to the quote's deadline (relative to the router's now)
                 params = {"clock_ms": self.router_var(w, "deadline_ms")}
+            gate = ("venue_position_lots", "own_fill_age_ms", "slot_open_lots")
+            run.log(a.event.lower(), w.ref, *[params[k] for k in gate if k in params])
             run.router_event(w.ref, a.event, params)
         elif a.event in ("ENTER", "EXIT", "CANCEL", "TRADE_WRITTEN"):
             run.slot_event(a.event, params, from_policy=True)
@@ -358,6 +365,8 @@ class RoutedModel(ComposedModel):
                 run.s = attrs.evolve(run.s, orders=tuple(attrs.evolve(x, live=False) if x.ref == o.ref else x
                                                          for x in run.s.orders))
                 w = self.working_of(run.s, o.ref // ATTEMPTS_PER_ORDER)
+                if o.ref not in run.s.earlier:
+                    run.log("report", "CANCELLED", o.ref, None)
                 if o.ref not in run.s.earlier and w is not None and w.current == o.ref and not w.ended:
                     run.router_event(w.ref, "CANCELLED", {})
 
@@ -372,6 +381,9 @@ class RoutedModel(ComposedModel):
             after = self._venue_after(run.s, a, params)
             assert isinstance(after, RoutedState)
             run.s = after
+        o = next(o for o in run.s.orders if o.ref == ref)
+        run.log("report", a.event, ref, bool(params.get("post_only_would_take")) if a.event == "REJECT"
+                else reported_cum(o) if a.event == "FILL" else None)
         w = self.working_of(run.s, ref // ATTEMPTS_PER_ORDER)
         assert w is not None, f"venue report for attempt #{ref} of no working order"
         current = w.current == ref and not w.ended
@@ -518,10 +530,16 @@ class _Run:
     def router_event(self, ref: int, event: str, params: dict[str, ExactValue]) -> None:
         self.queue.append(("router", ref, event, params))
 
+    def log(self, *entry: object) -> None:
+        if self.m.glue_log is not None:
+            self.m.glue_log.append(entry)
+
     def drain(self) -> None:
         while self.queue and not self.unhandled:
             machine, ref, event, params = self.queue.popleft()
             if machine == "slot":
+                if params.get("order") not in (*self.s.earlier, FOREIGN_ORDER):  # what the router glue says
+                    self.log("slot", event, params.get("order"), params.get("cum_lots"))
                 self._slot_step(event, params)
             else:
                 self._router_step(ref, event, params)
@@ -546,6 +564,7 @@ class _Run:
             elif name == "CANCEL_ORDER":
                 w = m.working_of(self.s, args["order"])
                 if w is not None and not w.ended:
+                    self.log("withdraw", w.ref)
                     self._router_step(w.ref, "WITHDRAW", {})
             elif name == "TRADE_CLOSED":
                 trade = args["trade_seq"]
@@ -558,6 +577,7 @@ class _Run:
         assert isinstance(ref, int) and isinstance(lots, int)
         if lots <= 0:
             return
+        self.log("place", ref, role, lots)
         trade = m.var(self.s, "trade_seq")
         assert isinstance(trade, int)
         state, vars_ = m.router.initial()
@@ -584,8 +604,9 @@ class _Run:
         self.update(w)
         for name, args in step.emits:
             if name in ("SEND_MARKET", "SEND_POST_ONLY"):
-                w = self._send(w, args)
+                w = self._send(w, args, name == "SEND_MARKET")
             elif name == "CANCEL_WORKING" and w.current:
+                self.log("cancel", w.current)
                 self.s = attrs.evolve(self.s, orders=tuple(attrs.evolve(o, cancel_requested=True)
                                                            if o.ref == w.current else o for o in self.s.orders))
             # PROBE_VENUE: the runtime's requote gate is an action of its own (RoutedModel._gate_actions)
@@ -597,13 +618,14 @@ class _Run:
             elif step.dest != "FILLED":
                 self.queue.append(("slot", 0, "CANCELLED", {"order": w.ref}))
 
-    def _send(self, w: Working, args: dict[str, ExactValue]) -> Working:
+    def _send(self, w: Working, args: dict[str, ExactValue], market: bool) -> Working:
         lots = args["qty_lots"]
         assert isinstance(lots, int)
         number = len(w.attempts) + 1
         if number >= ATTEMPTS_PER_ORDER:
             raise AssertionError(f"working order #{w.ref}: more than {ATTEMPTS_PER_ORDER - 1} attempts")
         ref = w.ref * ATTEMPTS_PER_ORDER + number
+        self.log("send", ref, market, lots)
         w = attrs.evolve(w, attempts=(*w.attempts, ref))
         self.update(w)
         # Reduce-only: with no position left to reduce, the venue refuses an exit order (the REST answer).
@@ -611,6 +633,7 @@ class _Run:
         self.s = attrs.evolve(self.s, orders=(*self.s.orders, VenueOrder(ref, w.role, w.trade, lots,
                                                                           live=not refused)))
         if refused:
+            self.log("report", "REJECT", ref, False)
             self.queue.append(("router", w.ref, "REJECT", {"post_only_would_take": False}))
         return w
 
