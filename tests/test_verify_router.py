@@ -30,7 +30,7 @@ assert SLOT is not None and ROUTER is not None
 
 # profile -> (states, transitions, max depth) of a complete search in which every property holds
 SIZES = {
-    "router-smoke": (348, 1409, 11),
+    "router-smoke": (696, 3166, 12),
     "router-lag": (7061, 29116, 16),
     "router-market": (7463, 31250, 16),
     "router-taker": (19238, 111199, 17),
@@ -172,6 +172,7 @@ def test_cli_verify_router_profile_json_runs_the_reference_engine() -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["engine"] == "reference" and report["complete"] and report["states"] == SIZES["router-smoke"][0]
+    assert "capital_consistency" in report["verdicts"] and "book_matches_position" in report["verdicts"]
     assert isinstance(report["router_dead_rows"], list) and report["verdicts"]["working_orders_end"] == "holds"
 
 

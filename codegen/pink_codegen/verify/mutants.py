@@ -485,6 +485,9 @@ RUNTIME_MUTANTS: tuple[Mutant, ...] = (
            "does not re-anchor capital to the wallet: what the lost session realised is missing from (or booked "
            "twice into) capital", (), ROUTED_PROFILES["router-crash"].bounds, frozenset({"capital_consistency"}),
            machine="runtime", routed=attrs.evolve(ROUTED_PROFILES["router-crash"], reanchor=False)),
+    Mutant("account_accepts_wallet_zero", "D6", "a margin-only account frame (wallet 0) re-anchors capital while "
+           "the slot is flat", (), ROUTED_PROFILES["router-smoke"].bounds, frozenset({"capital_consistency"}),
+           machine="runtime", routed=attrs.evolve(ROUTED_PROFILES["router-smoke"], accept_wallet_zero=True)),
 )
 
 # Plausible bugs verify does not kill yet, each naming the missing invariant or model capability (none today).

@@ -66,6 +66,10 @@ class RoutedProfile:
     # re-anchor capital to the wallet (D5) (see RoutedModel._restart).
     positions_first: bool = False
     reanchor: bool = True
+    # Account frames with no wallet balance (margin-only frames, wallet 0): the kernel ignores them (D6); the
+    # model mutant `accept_wallet_zero` re-anchors capital to them when flat, as the reference runtime did.
+    wallet_zero_budget: int = 0
+    accept_wallet_zero: bool = False
 
 
 def routed_bounds(name: str, max_lots: int = 2, cancel_budget: int = 0, reject_budget: int = 0,
@@ -82,7 +86,8 @@ def routed_bounds(name: str, max_lots: int = 2, cancel_budget: int = 0, reject_b
 # The runtime's execution defaults (ExecPlan(): maker entry with one gated re-quote, maker exit escalating to
 # MARKET), one profile per class of venue behaviour, plus the MARKET miss policy and taker orders throughout.
 ROUTED_PROFILES = {
-    "router-smoke": RoutedProfile(routed_bounds("router-smoke", max_lots=1), ExecPlan()),
+    # 1 lot, no fault but a margin-only account frame (wallet 0, D6)
+    "router-smoke": RoutedProfile(routed_bounds("router-smoke", max_lots=1), ExecPlan(), wallet_zero_budget=1),
     # venue-side cancels (expiry) and refusals of placements, racing the TTL sweep and urgent exits
     "router": RoutedProfile(routed_bounds("router", venue_cancel_budget=1, reject_budget=1), ExecPlan()),
     # a policy cancel (of the entry, or of the exit) racing fills, TTLs and re-quotes
@@ -131,6 +136,7 @@ class RoutedState(State):
     # The kernel's capital is anchor + the current trade's net (realised PnL - fees); the anchor takes each
     # finished trade's net when the next starts (Kernel.fold_trade) and is re-anchored to the wallet by recovery.
     anchor_usdt: int | Fraction = 0
+    wallet_zero_left: int = 0
 
 
 def reported_cum(o: VenueOrder) -> int:
@@ -173,7 +179,8 @@ class RoutedModel(ComposedModel):
 
     def initial(self) -> RoutedState:
         base = super().initial()
-        return RoutedState(**attrs.asdict(base, recurse=False), crashes_left=self.profile.crash_budget)
+        return RoutedState(**attrs.asdict(base, recurse=False), crashes_left=self.profile.crash_budget,
+                           wallet_zero_left=self.profile.wallet_zero_budget)
 
     def router_vars(self, w: Working) -> Vars:
         return dict(zip(self.router_var_names, w.router_vars, strict=True))
@@ -218,6 +225,8 @@ class RoutedModel(ComposedModel):
             if s.recent_fill:
                 yield Action("clock: the hot window passes", "", ())
             return
+        if s.wallet_zero_left > 0:
+            yield Action("venue account frame with wallet 0 (margin only)", "WALLET_ZERO", (), fault=True)
         if s.crashes_left > 0:
             first = "positions" if self.profile.positions_first else "open orders"
             yield Action(f"runtime crashes; on restart recovery reads {first}", "CRASH", (), fault=True)
@@ -296,6 +305,11 @@ class RoutedModel(ComposedModel):
             return self._venue_after(s, a, params), "", -1  # executed, its report lags
         if a.event in ("CRASH", "RECOVER", "RECONCILE"):
             return self._restart(s, a.event), "", -1
+        if a.event == "WALLET_ZERO":  # AccountProjection.reconcile: no balance, capital untouched (D6)
+            s = attrs.evolve(s, wallet_zero_left=s.wallet_zero_left - 1)
+            if self.profile.accept_wallet_zero and s.slot_state in FREE_STATES:  # the mutant: re-anchor when flat
+                s = attrs.evolve(s, anchor_usdt=_whole(0 - self.net_usdt(s)))
+            return s, "", -1
         if a.event in ("TICK", "URGENT_EXIT", "GATE"):
             w = self.working_of(s, params.pop("order"))
             assert w is not None
