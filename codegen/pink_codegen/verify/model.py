@@ -128,6 +128,7 @@ class VenueOrder:
     live: bool = True
     cancel_requested: bool = False
     sent_cums: tuple[int, ...] = ()  # cumulative reports already delivered (for duplicates and reordering)
+    reduce_only_cancelled: bool = False  # the venue cancelled its rest when the position closed; not reported yet
 
 
 @attrs.frozen(cache_hash=True)
@@ -237,6 +238,7 @@ class ComposedModel:
     def _venue_actions(self, s: State) -> Iterator[Action]:
         px = self.bounds.price_levels
         lagging = self.bounds.lagging
+        backlog = lagging and any(o.filled_lots > delivered_lots(o) for o in s.orders)  # reports the stream owes
         for o in s.orders:
             unreported = lagging and o.filled_lots > delivered_lots(o)
             reorders = o.role == "ENTRY" or self.bounds.reorder_exit_orders  # may its report follow its cancel?
@@ -244,8 +246,14 @@ class ComposedModel:
                 yield Action(f"venue ACK #{o.ref}", "ACK", (("order", o.ref),))
                 if s.rejects_left > 0:
                     yield Action(f"venue REJECT #{o.ref}", "REJECT", (("order", o.ref),), fault=True)
-            if o.live and o.filled_lots < o.target_lots and not unreported:
-                for cum in sorted({o.filled_lots + 1, o.target_lots}):
+            # Exit orders are reduce-only: the venue never fills one beyond the position it holds, and cancels
+            # what is left of them when the position closes (BingX; `_venue_after`). The cancel is a user-stream
+            # event, so its report follows every fill report executed before it (only the REST reply to a
+            # requested cancel races the stream). Both bind only when the slot's book lags the venue
+            # (reorder_exit_orders): otherwise no exit order asks for more than is open.
+            last = o.target_lots if o.role == "ENTRY" else min(o.target_lots, o.filled_lots + abs(s.position_lots))
+            if o.live and o.filled_lots < last and not unreported:
+                for cum in sorted({o.filled_lots + 1, last}):
                     yield Action(f"venue FILL #{o.ref} cum={cum}", "FILL", self._fill_params(o, cum))
                     if s.lags_left > 0 and reorders:
                         yield Action(f"venue FILL #{o.ref} cum={cum} (its report lags)", "", self._fill_params(o, cum),
@@ -253,6 +261,9 @@ class ComposedModel:
                     if s.reorders_left > 0 and reorders and o.cancel_requested and cum < o.target_lots:
                         yield Action(f"venue FILL #{o.ref} cum={cum}, then CANCELLED #{o.ref} overtakes its report",
                                      "CANCELLED", (("order", o.ref), ("cum_lots", cum)), fault=True)
+            if o.reduce_only_cancelled and not backlog:
+                yield Action(f"stream reports CANCELLED #{o.ref} (reduce-only: the position closed)", "CANCELLED",
+                             (("order", o.ref),))
             if o.live and (o.cancel_requested or s.venue_cancels_left > 0) and o.filled_lots < o.target_lots:
                 fault = not o.cancel_requested
                 yield Action(f"venue CANCELLED #{o.ref}{' (venue-side)' if fault else ''}", "CANCELLED",
@@ -322,7 +333,10 @@ class ComposedModel:
             return attrs.evolve(s, duplicates_left=s.duplicates_left - 1)
         if params.get("order") == FOREIGN_ORDER:
             return attrs.evolve(s, foreign_left=s.foreign_left - 1)
-        if a.label.startswith("stream delivers"):  # executed earlier; only the report is new
+        if a.label.startswith("stream"):  # executed earlier; only the report is new
+            if a.event == "CANCELLED":
+                return attrs.evolve(s, orders=tuple(attrs.evolve(o, reduce_only_cancelled=False)
+                                                    if o.ref == params["order"] else o for o in s.orders))
             ref, cum = params["order"], params["cum_lots"]
             assert isinstance(cum, int)
             return attrs.evolve(s, orders=tuple(attrs.evolve(o, sent_cums=(*o.sent_cums, cum)) if o.ref == ref else o
@@ -361,6 +375,10 @@ class ComposedModel:
                 cancels_left -= 1
             o = attrs.evolve(o, live=False)
         orders[i] = o
+        if o.role == "EXIT" and "cum_lots" in params and position == 0:
+            # Reduce-only: the venue cancels the rest of every exit order once the position is closed.
+            orders = [attrs.evolve(x, live=False, reduce_only_cancelled=True) if x.role == "EXIT" and x.live else x
+                      for x in orders]
         return attrs.evolve(s, orders=tuple(orders), position_lots=position, recent_fill=recent,
                             venue_cancels_left=cancels_left, rejects_left=rejects_left, reorders_left=reorders_left,
                             lags_left=lags_left)
@@ -373,7 +391,10 @@ class ComposedModel:
                 return s
             trade = self.var(s, "trade_seq")
             assert isinstance(trade, int)
-            return attrs.evolve(s, orders=(*s.orders, VenueOrder(ref, str(args["role"]), trade, lots)))
+            # Reduce-only: an exit order with no position left to reduce is cancelled by the venue at once.
+            gone = args["role"] == "EXIT" and s.position_lots == 0
+            return attrs.evolve(s, orders=(*s.orders, VenueOrder(ref, str(args["role"]), trade, lots, live=not gone,
+                                                                 reduce_only_cancelled=gone)))
         if name == "CANCEL_ORDER":
             ref = args["order"]
             orders = tuple(attrs.evolve(o, cancel_requested=True) if o.ref == ref else o for o in s.orders)
