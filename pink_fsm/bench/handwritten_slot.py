@@ -108,7 +108,8 @@ VARIABLES: Final[tuple[str, ...]] = (
     "side", "leverage", "entries_frozen", "trade_seq", "entry_order", "entry_target_lots", "entry_filled_lots",
     "entry_cost_usdt", "entry_fee_usdt", "exit_order", "exit_wanted_lots", "exit_target_lots", "exit_filled_lots",
     "exit_order_cost_usdt", "exit_order_fee_usdt", "prev_exit_order", "prev_exit_target_lots",
-    "prev_exit_filled_lots", "prev_exit_cost_usdt", "prev_exit_fee_usdt", "exited_lots", "exit_cost_usdt", "closed_basis_usdt",
+    "prev_exit_filled_lots", "prev_exit_cost_usdt", "prev_exit_fee_usdt", "exited_lots", "exit_cost_usdt",
+    "closed_basis_usdt",
     "realised_pnl_usdt", "fees_usdt", "mark_px", "leg_count", "leg_ratio_0", "leg_ratio_1", "active_leg",
     "leg_exited_lots",
 )
@@ -420,7 +421,8 @@ class SlotBook:
         size_lots = min(qty_lots, leg_lots) if qty_lots > 0 else leg_lots
         # An exit order that ended short of its target (cancelled or expired, not rejected) is remembered: a fill
         # report of it can still follow its cancel confirmation (D3, D14).
-        if self.exit_order != NO_ORDER and self.exit_filled_lots < self.exit_target_lots and self.state != EXIT_REJECTED:
+        replaced = self.exit_order != NO_ORDER and self.exit_filled_lots < self.exit_target_lots
+        if replaced and self.state != EXIT_REJECTED:
             self.prev_exit_order = self.exit_order
             self.prev_exit_target_lots = self.exit_target_lots
             self.prev_exit_filled_lots = self.exit_filled_lots
