@@ -178,7 +178,7 @@ CATALOGUE: tuple[Mutant, ...] = (
       [("      closed_basis_usdt: 0\n      realised_pnl_usdt: 0\n", "      closed_basis_usdt: 0\n")], TWO_TRADES,
       {"pnl_is_price_change", "closed_pnl_is_price_change"}),
     M("exited_lots_not_reanchored", "D5", "a new trade starts with the previous trade's exited lots",
-      [("      exit_order_fee_usdt: 0\n      exited_lots: 0\n", "      exit_order_fee_usdt: 0\n")], TWO_TRADES,
+      [("      prev_exit_fee_usdt: 0\n      exited_lots: 0\n", "      prev_exit_fee_usdt: 0\n")], TWO_TRADES,
       {"exits_within_entry", "books_match_venue"}),
     M("exit_cumulative_not_reanchored_per_order", "D5/D14", "a new exit order keeps the previous order's cumulative "
       "executed lots, so its first report looks like a duplicate",
@@ -203,15 +203,16 @@ CATALOGUE: tuple[Mutant, ...] = (
                                                              "entry_cost_usdt: entry_cost_usdt + cum_quote_usdt"))],
       PARTIAL_FILLS, {"booked_at_venue_prices"}),
     M("exit_lots_cumulative_as_incremental", "D14", "an exit order's cumulative lots added to the trade's exited lots",
-      [("      exited_lots: exited_lots + delta_lots\n", "      exited_lots: exited_lots + cum_lots\n")], PARTIAL_FILLS,
+      [("      exited_lots: exited_lots + delta_lots\n", "      exited_lots: exited_lots + cum_lots\n", 2)],
+      PARTIAL_FILLS,
       {"exits_within_entry", "books_match_venue", "flat_when_free", "closed_means_flat"}),
     M("exit_quote_cumulative_as_incremental", "D14", "an exit order's cumulative quote added to the trade's exit quote",
       [("      exit_cost_usdt: exit_cost_usdt + delta_quote_usdt\n",
-        "      exit_cost_usdt: exit_cost_usdt + cum_quote_usdt\n")], PARTIAL_FILLS,
+        "      exit_cost_usdt: exit_cost_usdt + cum_quote_usdt\n", 2)], PARTIAL_FILLS,
       {"pnl_is_price_change", "booked_at_venue_prices"}),
     M("exit_order_cumulative_as_trade_total", "D14", "the reverse: one exit order's cumulative lots taken as the "
       "trade's exited lots (a second exit order forgets the first)",
-      [("      exited_lots: exited_lots + delta_lots\n", "      exited_lots: cum_lots\n")], PARTIAL_FILLS,
+      [("      exited_lots: exited_lots + delta_lots\n", "      exited_lots: cum_lots\n", 2)], PARTIAL_FILLS,
       {"books_match_venue", "flat_when_free", "closed_means_flat"}),
     # ------------------------------------------------------------------ D15: single slot, exits sized from the slot
     M("no_single_slot_check", "D15", "ENTER accepted while a position is open: neither the slot's state nor the "
@@ -325,7 +326,7 @@ CAPABILITY_MUTANTS: tuple[Mutant, ...] = (
     # re-values the VWAP and the closed trade no longer realises its price change.
     M("exit_basis_is_entry_vwap", "D4", "an exit fill's basis taken at the VWAP of all entry fills rather than the "
       "average price of the lots still open",
-      [("      basis_usdt: delta_lots * open_avg_px\n", "      basis_usdt: delta_lots * entry_vwap_px\n")],
+      [("      basis_usdt: delta_lots * open_avg_px\n", "      basis_usdt: delta_lots * entry_vwap_px\n", 2)],
       MUTANTS_PROFILE, {"closed_pnl_is_price_change"}),
 )
 

@@ -28,7 +28,9 @@ default venue never does; `mutants` turns them all on):
   order's level), so an order's fills have two prices and its VWAP differs from its last fill's price (D4);
 * `exit_oversize`: EXIT sizes range over 0..max_lots + 1, up to more than any position can hold (D15);
 * `multi_leg`: ENTER also with the leg plans listed (the ratios of the legs before the last), so the leg
-  arithmetic is explored.
+  arithmetic is explored;
+* `reorder_exit_orders`: the two reorderings above reach exit orders too, and exit orders are reduce-only at the
+  venue (never filled beyond the position; their rest cancelled, on the stream, when the position closes).
 """
 
 from __future__ import annotations
@@ -70,9 +72,10 @@ class Bounds:
     second_price_level: bool = False  # an order's lots after the first fill at a second price
     exit_oversize: bool = False  # EXIT sizes 0..max_lots + 1 (not only 0 = the leg and 1)
     multi_leg: tuple[tuple[Fraction, ...], ...] = ()  # extra ENTER leg plans: the ratios of the legs before the last
-    # Let the two reordering capabilities above reach exit orders too. Off in `mutants`: the spec does not survive
-    # it yet (a late fill of an exit order, reported after its cancel confirmation once the next exit order is
-    # out, is refused as foreign; docs/verify.md, "What it found").
+    # Let the two reordering capabilities above reach exit orders too (a late fill of an exit order, reported
+    # after its cancel confirmation once the next exit order is out; docs/verify.md, "What it found", 4). Exit
+    # orders are then reduce-only at the venue, as on BingX: with their reports lagging, the next exit order can
+    # ask for more than the venue still holds. Off in `mutants` (see there).
     reorder_exit_orders: bool = False
     # A reduction, not a capability: when a trade starts, forget the orders of earlier trades that are done and
     # fully reported (nothing can observe them any more once no repeat of their reports can follow), so trades
@@ -107,7 +110,10 @@ PROFILES = {
                    duplicate_budget=2, foreign_budget=1, venue_cancel_budget=2),
     # Every capability on, with small budgets: the situations the six mutants that survived `deep` need (a
     # fill reported after its cancel confirmation, a lagging stream and REST probe, two fill prices per order,
-    # oversized exits, three exit legs). One trade of up to 3 lots then a second trade of 1, one cancel.
+    # oversized exits, three exit legs). One trade of up to 3 lots then a second trade of 1, one cancel. Exit
+    # orders' reports are not reordered here: with `reorder_exit_orders` the venue caps reduce-only exits at the
+    # position, which hides an oversized exit (`leg_size_not_capped_at_open`); tests/test_verify.py checks this
+    # profile with it on as well.
     "mutants": Bounds("mutants", max_trades=2, max_lots=3, cancel_budget=1, reject_budget=0, duplicate_budget=0,
                       foreign_budget=0, venue_cancel_budget=0, reorder_after_cancel_budget=1,
                       lagging_stream_budget=1, second_price_level=True, exit_oversize=True,
@@ -251,7 +257,8 @@ class ComposedModel:
             # event, so its report follows every fill report executed before it (only the REST reply to a
             # requested cancel races the stream). Both bind only when the slot's book lags the venue
             # (reorder_exit_orders): otherwise no exit order asks for more than is open.
-            last = o.target_lots if o.role == "ENTRY" else min(o.target_lots, o.filled_lots + abs(s.position_lots))
+            reduce_only = o.role == "EXIT" and self.bounds.reorder_exit_orders
+            last = min(o.target_lots, o.filled_lots + abs(s.position_lots)) if reduce_only else o.target_lots
             if o.live and o.filled_lots < last and not unreported:
                 for cum in sorted({o.filled_lots + 1, last}):
                     yield Action(f"venue FILL #{o.ref} cum={cum}", "FILL", self._fill_params(o, cum))
@@ -375,8 +382,9 @@ class ComposedModel:
                 cancels_left -= 1
             o = attrs.evolve(o, live=False)
         orders[i] = o
-        if o.role == "EXIT" and "cum_lots" in params and position == 0:
-            # Reduce-only: the venue cancels the rest of every exit order once the position is closed.
+        if self.bounds.reorder_exit_orders and o.role == "EXIT" and "cum_lots" in params and position == 0:
+            # Reduce-only (with reorder_exit_orders, as in `_venue_actions`): the venue cancels the rest of every
+            # exit order once the position is closed.
             orders = [attrs.evolve(x, live=False, reduce_only_cancelled=True) if x.role == "EXIT" and x.live else x
                       for x in orders]
         return attrs.evolve(s, orders=tuple(orders), position_lots=position, recent_fill=recent,
@@ -391,8 +399,9 @@ class ComposedModel:
                 return s
             trade = self.var(s, "trade_seq")
             assert isinstance(trade, int)
-            # Reduce-only: an exit order with no position left to reduce is cancelled by the venue at once.
-            gone = args["role"] == "EXIT" and s.position_lots == 0
+            # Reduce-only (with reorder_exit_orders, as in `_venue_actions`): an exit order with no position left
+            # to reduce is cancelled by the venue at once.
+            gone = self.bounds.reorder_exit_orders and args["role"] == "EXIT" and s.position_lots == 0
             return attrs.evolve(s, orders=(*s.orders, VenueOrder(ref, str(args["role"]), trade, lots, live=not gone,
                                                                  reduce_only_cancelled=gone)))
         if name == "CANCEL_ORDER":
