@@ -275,7 +275,8 @@ class SlotBook:
     # ------------------------------------------------------------------ guards: EXIT
 
     def can_exit(self, *, order: int, qty_lots: int) -> bool:
-        return order != NO_ORDER and order != self.entry_order and order != self.exit_order and self.open_lots > 0
+        return (order != NO_ORDER and order != self.entry_order and order != self.exit_order
+                and order != self.prev_exit_order and self.open_lots > 0)
 
     def can_request_exit(self, *, order: int, qty_lots: int) -> bool:
         return order != NO_ORDER and order != self.entry_order and self.entry_filled_lots > 0
