@@ -370,7 +370,10 @@ REJECTED_BY_LOADER: tuple[tuple[Mutant, str], ...] = (
     (M("closed_frees_slot_before_record", "D12", "the closing fill frees the slot at once (TRADE_TERMINAL_WRITTEN "
        "before the record is durable)",
        [("    to: CLOSED\n    doc: The last open lots closed", "    to: TRADE_TERMINAL_WRITTEN\n    doc: The last "
-         "open lots closed")], ONE_LOT), "unreachable"),
+         "open lots closed"),
+        ("    to: CLOSED\n    doc: >-\n      A late report of the previous exit order",
+         "    to: TRADE_TERMINAL_WRITTEN\n    doc: >-\n      A late report of the previous exit order")], ONE_LOT),
+     "unreachable"),
 )
 
 
