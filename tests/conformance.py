@@ -112,13 +112,22 @@ class Pair:
                      fired_count: dict[int, int] | None = None) -> tuple[str, dict[str, ExactValue]]:
         """A random event. Usually (3 in 4) its parameters are the candidate (of `tries`) that enables a
         row with outcome OK, so walks get past the guards into deep states; with `fired_count` the
-        candidate whose row fired least so far wins (coverage-guided)."""
+        candidate whose row fired least so far wins (coverage-guided), and most steps (2 in 3) first try an
+        event with a never-fired row from this state: a candidate that fires such a row is taken."""
         events = list(self.ir.events)
         if fired_count is not None and choose([True, True, False]):
-            # Steer towards events that still have a never-fired row from this state.
+            # Steer towards events that still have a never-fired row from this state. When no candidate enables
+            # one (its guard needs variables this walk does not hold), take an ordinary step instead of
+            # repeating a refused event: a walk would otherwise stay where it is.
             fresh = [e for e in events if any(t.index not in fired_count
                                                for t in self.ir.transitions_for(self.state, e.name))]
-            events = fresh or events
+            if fresh:
+                steered = choose(fresh)
+                for _ in range(tries if steered.params else 1):
+                    params = {p.name: choose_value(p.type, self.vars, self.ir, choose) for p in steered.params}
+                    row = self.exact.enabled(self.state, self.vars, steered.name, params)
+                    if row is not None and row.index not in fired_count:
+                        return steered.name, params
         event = choose(events)
         candidates = [
             {p.name: choose_value(p.type, self.vars, self.ir, choose) for p in event.params}

@@ -613,3 +613,35 @@ def test_an_exit_whose_market_attempts_run_out_is_sent_again() -> None:
     exits = [p for p in venue.placed() if p.reduce_only]
     assert len(exits) >= 4, exits  # 3 attempts of the first exit order, then the re-issued exit
     assert engine.kernel.slot.model.exited_lots == 100 and venue.position_qty() == 0
+
+
+def test_late_fill_of_a_replaced_exit_working_order_is_booked() -> None:
+    """D3 + D14 (verify finding 4 at runtime): the maker exit's TTL cancel is confirmed as if nothing more had
+    filled, while the venue had filled its last 60 and the stream holds that report back. The router sends
+    MARKET for the rest (refused: reduce-only, the venue is flat), the working order ends, the engine sends the
+    exit again (a new working order, refused too); then the late fill of the first working order arrives. The
+    slot remembers the exit order it replaced, so the fill books as exit lots of the trade and closes it."""
+    venue, _, engine = scenario([(2_000, enter()), (10_000, exit_())])
+    venue.at(5_000, lambda: venue.fill(client("0", 1, 1), "100", ASK))
+    venue.at(12_000, lambda: venue.fill(client("0", 2, 1), "40", BID))
+
+    def lagging_stream() -> None:
+        venue.hold_frames = True
+        venue.cancel_reported_before_fill[client("0", 2, 1)] = ("60", str(BID))
+
+    venue.at(24_500, lagging_stream)
+    venue.at(40_000, venue.release)
+    run_until(venue, engine, 39_000)
+    assert shape(venue) == [place(client("0", 1, 1), "LIMIT", "SELL", "100", False),
+                            place(client("0", 2, 1), "LIMIT", "BUY", "100", True),
+                            ("cancel", client("0", 2, 1), True),
+                            place(client("0", 2, 2), "MARKET", "BUY", "60", True, accepted=False),
+                            place(client("0", 3, 1), "LIMIT", "BUY", "60", True, accepted=False),
+                            place(client("0", 4, 1), "LIMIT", "BUY", "60", True, accepted=False)]
+    slot = engine.kernel.slot
+    assert slot.state == "EXIT_REJECTED" and venue.position_qty() == 0
+    assert (slot.model.exited_lots, slot.model.prev_exit_filled_lots) == (40, 40)
+    run_until(venue, engine, 60_000)
+    assert slot.model.exited_lots == 100 and engine.kernel.counters["FOREIGN_ORDER"] == 0
+    assert list(engine.trades) == [1]
+    assert_closed(engine, venue, D(100) * (ASK - BID), D(100) * (ASK + BID) * MAKER)

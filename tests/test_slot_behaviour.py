@@ -146,6 +146,62 @@ def test_a_retried_exit_leg_is_not_oversized() -> None:
     assert step.emitted[0][1]["qty_lots"] == 30      # the rest of leg 0, not another 50
 
 
+def test_late_fill_of_a_replaced_exit_order_books_as_exit() -> None:
+    """D3 + D14 (verify finding 4): a maker exit times out and is cancelled, its cancel confirmation arrives, the
+    MARKET exit goes out, and only then the maker exit's last fill is reported: it books as exit lots of the
+    trade (the venue executed them), closes it, and the MARKET exit (reduce-only) can only end unfilled."""
+    m = SlotMachine()
+    enter(m, side=Side.SHORT, lots=100, px="1")
+    fill(m, 1, 100, "100", "0.05")                  # short 100 @ 1.00, taker fee 0.05
+    m.exit(order=2, qty_lots=0)                     # exit A: the maker order
+    m.ack(order=2)
+    assert fill(m, 2, 40, "36", "0.0072") == "OK"   # 40 @ 0.90, maker fee
+    m.cancel(order=2)                               # its TTL expired
+    assert m.cancelled(order=2).dest == "PARTIALLY_CLOSED"
+    step = m.exit(order=3, qty_lots=0)              # exit B: the MARKET escalation, for the 60 the slot sees open
+    assert step.emitted[0][1]["qty_lots"] == 60 and m.model.prev_exit_order == 2
+    step = m.fill(order=2, cum_lots=100, cum_quote_usdt=D("90"), cum_fee_usdt=D("0.018"))  # A's last 60 @ 0.90
+    assert step.outcome == "OK" and step.dest == "CLOSED"
+    assert m.model.exited_lots == 100 and m.model.exit_cost_usdt == D("90")
+    assert m.model.realised_pnl_usdt == D("10")     # short: 100 x (1.00 - 0.90)
+    assert m.model.fees_usdt == D("0.068")          # 0.05 entry + 0.018 for all of A, once
+    assert step.emitted == (("TRADE_CLOSED", {"trade_seq": 1, "realised_pnl_usdt": D("10"),
+                                              "fees_usdt": D("0.068")}),)
+    assert fill(m, 2, 100, "90", "0.018") == "DUPLICATE_EVENT"
+    assert fill(m, 2, 40, "36", "0.0072") == "DUPLICATE_EVENT"
+    assert m.cancelled(order=3).dest == "CLOSED"   # B: cancelled unfilled by the venue, nothing left to reduce
+    assert m.model.exited_lots == 100 and m.model.fees_usdt == D("0.068")
+
+
+def test_late_partial_fill_of_a_replaced_exit_order_leaves_the_next_exit_the_rest() -> None:
+    """The same with A's late report covering part of the rest: booked as exit, and B's fills close the trade."""
+    m = SlotMachine()
+    enter(m, side=Side.LONG, lots=100, px="1")
+    fill(m, 1, 100, "100")
+    m.exit(order=2, qty_lots=0)
+    fill(m, 2, 40, "44")                            # 40 @ 1.10
+    m.cancel(order=2)
+    m.cancelled(order=2)
+    m.exit(order=3, qty_lots=0)
+    assert fill(m, 2, 70, "77") == "OK"             # A's late report: 30 more @ 1.10
+    assert m.state == "EXIT_SENT" and m.model.exited_lots == 70
+    assert fill(m, 2, 70, "77") == "DUPLICATE_EVENT"
+    assert fill(m, 3, 30, "36") == "OK"             # B can only execute the 30 still open: 30 @ 1.20
+    assert m.state == "CLOSED" and m.model.realised_pnl_usdt == D("13")  # 40 x 0.10 + 30 x 0.10 + 30 x 0.20
+
+
+def test_a_rejected_exit_order_is_not_remembered() -> None:
+    """Only an exit order that may still report lots is remembered: a rejected one executed nothing."""
+    m = SlotMachine()
+    enter(m, side=Side.LONG, lots=10)
+    fill(m, 1, 10, "10")
+    m.exit(order=2, qty_lots=0)
+    assert m.reject(order=2).dest == "EXIT_REJECTED"
+    m.exit(order=3, qty_lots=0)
+    assert m.model.prev_exit_order == 0
+    assert fill(m, 2, 5, "5") == "FOREIGN_ORDER"
+
+
 def test_frozen_entries_still_allow_exits() -> None:
     """capital_consistency: a capital mismatch freezes entries, never exits."""
     m = SlotMachine()

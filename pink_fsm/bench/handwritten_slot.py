@@ -107,7 +107,9 @@ INITIAL: Final = IDLE
 VARIABLES: Final[tuple[str, ...]] = (
     "side", "leverage", "entries_frozen", "trade_seq", "entry_order", "entry_target_lots", "entry_filled_lots",
     "entry_cost_usdt", "entry_fee_usdt", "exit_order", "exit_wanted_lots", "exit_target_lots", "exit_filled_lots",
-    "exit_order_cost_usdt", "exit_order_fee_usdt", "exited_lots", "exit_cost_usdt", "closed_basis_usdt",
+    "exit_order_cost_usdt", "exit_order_fee_usdt", "prev_exit_order", "prev_exit_target_lots",
+    "prev_exit_filled_lots", "prev_exit_cost_usdt", "prev_exit_fee_usdt", "exited_lots", "exit_cost_usdt",
+    "closed_basis_usdt",
     "realised_pnl_usdt", "fees_usdt", "mark_px", "leg_count", "leg_ratio_0", "leg_ratio_1", "active_leg",
     "leg_exited_lots",
 )
@@ -158,6 +160,11 @@ class SlotBook:
         self.exit_filled_lots: int = 0
         self.exit_order_cost_usdt: Decimal = ZERO
         self.exit_order_fee_usdt: Decimal = ZERO
+        self.prev_exit_order: int = NO_ORDER
+        self.prev_exit_target_lots: int = 0
+        self.prev_exit_filled_lots: int = 0
+        self.prev_exit_cost_usdt: Decimal = ZERO
+        self.prev_exit_fee_usdt: Decimal = ZERO
         self.exited_lots: int = 0
         self.exit_cost_usdt: Decimal = ZERO
         self.closed_basis_usdt: Decimal = ZERO
@@ -268,7 +275,8 @@ class SlotBook:
     # ------------------------------------------------------------------ guards: EXIT
 
     def can_exit(self, *, order: int, qty_lots: int) -> bool:
-        return order != NO_ORDER and order != self.entry_order and self.open_lots > 0
+        return (order != NO_ORDER and order != self.entry_order and order != self.exit_order
+                and order != self.prev_exit_order and self.open_lots > 0)
 
     def can_request_exit(self, *, order: int, qty_lots: int) -> bool:
         return order != NO_ORDER and order != self.entry_order and self.entry_filled_lots > 0
@@ -309,6 +317,23 @@ class SlotBook:
         exited_lots = self._exit_fill_lots_after(order, cum_lots, cum_quote_usdt)
         return exited_lots is not None and exited_lots == self.entry_filled_lots
 
+    def _prev_exit_fill_lots_after(self, order: int, cum_lots: int, cum_quote_usdt: Decimal) -> int | None:
+        """Lots the trade will have exited once this late report of the previous exit order books (D3, D14)."""
+        if (order != self.prev_exit_order or order == NO_ORDER or order == self.entry_order
+                or order == self.exit_order or not self.prev_exit_filled_lots < cum_lots <= self.prev_exit_target_lots
+                or cum_quote_usdt < self.prev_exit_cost_usdt):
+            return None
+        return self.exited_lots + (cum_lots - self.prev_exit_filled_lots)
+
+    def is_prev_exit_fill(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal, cum_fee_usdt: Decimal) -> bool:
+        exited_lots = self._prev_exit_fill_lots_after(order, cum_lots, cum_quote_usdt)
+        return exited_lots is not None and exited_lots < self.entry_filled_lots
+
+    def is_prev_exit_fill_closing(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal,
+                                  cum_fee_usdt: Decimal) -> bool:
+        exited_lots = self._prev_exit_fill_lots_after(order, cum_lots, cum_quote_usdt)
+        return exited_lots is not None and exited_lots == self.entry_filled_lots
+
     def is_entry_fee_settlement(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal,
                                 cum_fee_usdt: Decimal) -> bool:
         """The entry's last execution reported again with its actual fee."""
@@ -327,11 +352,14 @@ class SlotBook:
         return order != NO_ORDER and order == self.entry_order and cum_lots <= self.entry_filled_lots
 
     def is_exit_duplicate(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal, cum_fee_usdt: Decimal) -> bool:
-        return (order != NO_ORDER and order == self.exit_order and order != self.entry_order
-                and cum_lots <= self.exit_filled_lots)
+        """An already booked report of the exit order, or of the previous exit order it replaced (D3, D14)."""
+        return order != NO_ORDER and order != self.entry_order and (
+            (order == self.exit_order and cum_lots <= self.exit_filled_lots)
+            or (order == self.prev_exit_order and order != self.exit_order and cum_lots <= self.prev_exit_filled_lots))
 
     def is_foreign_order(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal, cum_fee_usdt: Decimal) -> bool:
-        return order == NO_ORDER or (order != self.entry_order and order != self.exit_order)
+        return order == NO_ORDER or (order != self.entry_order and order != self.exit_order
+                                     and order != self.prev_exit_order)
 
     # ------------------------------------------------------------------ guards: MARK_PRICE
 
@@ -351,6 +379,9 @@ class SlotBook:
         self.entry_filled_lots = 0
         self.entry_cost_usdt = self.entry_fee_usdt = ZERO
         self._reset_exit_order(NO_ORDER, 0, 0)
+        self.prev_exit_order = NO_ORDER
+        self.prev_exit_target_lots = self.prev_exit_filled_lots = 0
+        self.prev_exit_cost_usdt = self.prev_exit_fee_usdt = ZERO
         self.exited_lots = 0
         self.exit_cost_usdt = self.closed_basis_usdt = self.realised_pnl_usdt = self.fees_usdt = ZERO
         self.leg_count = exit_legs
@@ -389,6 +420,15 @@ class SlotBook:
         """Send an exit sized by the slot: the active leg, capped by the asked lots (D15)."""
         leg_lots = self.active_leg_lots
         size_lots = min(qty_lots, leg_lots) if qty_lots > 0 else leg_lots
+        # An exit order that ended short of its target (cancelled or expired, not rejected) is remembered: a fill
+        # report of it can still follow its cancel confirmation (D3, D14).
+        replaced = self.exit_order != NO_ORDER and self.exit_filled_lots < self.exit_target_lots
+        if replaced and self.state != EXIT_REJECTED:
+            self.prev_exit_order = self.exit_order
+            self.prev_exit_target_lots = self.exit_target_lots
+            self.prev_exit_filled_lots = self.exit_filled_lots
+            self.prev_exit_cost_usdt = self.exit_order_cost_usdt
+            self.prev_exit_fee_usdt = self.exit_order_fee_usdt
         self._reset_exit_order(order, qty_lots, size_lots)
         self._place_exit(order, size_lots)
 
@@ -419,12 +459,35 @@ class SlotBook:
         """Book an exit fill: realised PnL = side x (exit quote - entry basis), never x leverage (D1, D2)."""
         delta_lots = cum_lots - self.exit_filled_lots
         delta_quote_usdt = cum_quote_usdt - self.exit_order_cost_usdt
-        basis_usdt = delta_lots * self.open_avg_px
-        leg_done = self.active_leg < self.leg_count - 1 and self.leg_exited_lots + delta_lots >= self.leg_goal_lots
-        self.fees_usdt += cum_fee_usdt - self.exit_order_fee_usdt
+        fee_delta_usdt = cum_fee_usdt - self.exit_order_fee_usdt
         self.exit_filled_lots = cum_lots
         self.exit_order_cost_usdt = cum_quote_usdt
         self.exit_order_fee_usdt = cum_fee_usdt
+        self._book_exit_lots(delta_lots, delta_quote_usdt, fee_delta_usdt)
+
+    def book_prev_exit_fill(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal,
+                            cum_fee_usdt: Decimal) -> None:
+        """A late report of the previous exit order: its lots beyond what was booked of it book as exit (D3, D14)."""
+        delta_lots = cum_lots - self.prev_exit_filled_lots
+        delta_quote_usdt = cum_quote_usdt - self.prev_exit_cost_usdt
+        fee_delta_usdt = cum_fee_usdt - self.prev_exit_fee_usdt
+        self.prev_exit_filled_lots = cum_lots
+        self.prev_exit_cost_usdt = cum_quote_usdt
+        self.prev_exit_fee_usdt = cum_fee_usdt
+        self._book_exit_lots(delta_lots, delta_quote_usdt, fee_delta_usdt)
+
+    def book_prev_exit_fill_and_close(self, *, order: int, cum_lots: int, cum_quote_usdt: Decimal,
+                                      cum_fee_usdt: Decimal) -> None:
+        """A late report of the previous exit order closed the last open lots (D3, D12, D14)."""
+        self.book_prev_exit_fill(order=order, cum_lots=cum_lots, cum_quote_usdt=cum_quote_usdt,
+                                 cum_fee_usdt=cum_fee_usdt)
+        self._rewrite_trade()
+
+    def _book_exit_lots(self, delta_lots: int, delta_quote_usdt: Decimal, fee_delta_usdt: Decimal) -> None:
+        """Exited lots at the venue's quote against the open lots' average entry price; legs advance (D1, D2)."""
+        basis_usdt = delta_lots * self.open_avg_px
+        leg_done = self.active_leg < self.leg_count - 1 and self.leg_exited_lots + delta_lots >= self.leg_goal_lots
+        self.fees_usdt += fee_delta_usdt
         self.exited_lots += delta_lots
         self.exit_cost_usdt += delta_quote_usdt
         self.closed_basis_usdt += basis_usdt
@@ -539,6 +602,8 @@ CLOSED_STATES: Final = (CLOSED, TRADE_TERMINAL_WRITTEN)
 NOT_CLOSED: Final = tuple(s for s in STATES if s not in CLOSED_STATES)
 EXIT_CAN_CLOSE: Final = (*EXIT_ENDING, POSITION_OPEN, PARTIALLY_CLOSED)
 """States where an exit order can be filling: its last lots close the trade."""
+PREV_EXIT_REPORTS: Final = (*EXIT_ENDING, POSITION_OPEN, PARTIALLY_CLOSED, EXIT_REJECTED)
+"""States after an exit order replaced another: a late report of the replaced one books as exit (D3, D14)."""
 
 
 class Row(NamedTuple):
@@ -562,10 +627,10 @@ ROWS: Final[tuple[Row, ...]] = (
     # ACK / REJECT
     Row(5, "ACK", (ENTRY_SUBMITTED,), ENTRY_WORKING, "is_entry_order", "accept"),
     Row(19, "ACK", (EXIT_SENT,), EXIT_ACKED, "is_exit_order", "accept"),
-    Row(50, "ACK", ANY, None, None, "ignore_stale"),
+    Row(52, "ACK", ANY, None, None, "ignore_stale"),
     Row(6, "REJECT", (ENTRY_SUBMITTED, ENTRY_CANCELLING), ORDER_REJECTED, "is_unfilled_entry_order", "accept"),
     Row(20, "REJECT", (EXIT_SENT, EXIT_CANCELLING), EXIT_REJECTED, "is_unfilled_exit_order", "accept"),
-    Row(51, "REJECT", ANY, None, None, "ignore_stale"),
+    Row(53, "REJECT", ANY, None, None, "ignore_stale"),
     # FILL: entry fills by identity first (D3), then exit fills, then the reports that change nothing
     Row(8, "FILL", (*ENTRY_LIVE, ENTRY_CANCELLING), POSITION_OPEN, "is_entry_fill_complete", "book_entry_fill"),
     Row(10, "FILL", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_fill_complete", "book_entry_fill_and_send_exit"),
@@ -580,14 +645,16 @@ ROWS: Final[tuple[Row, ...]] = (
     Row(24, "FILL", EXIT_FILL_LATE, None, "is_exit_fill_partial", "book_exit_fill"),
     Row(25, "FILL", (EXIT_CANCELLING,), PARTIALLY_CLOSED, "is_exit_fill_order_done", "book_exit_fill"),
     Row(26, "FILL", (POSITION_OPEN, PARTIALLY_CLOSED), None, "is_exit_fill_order_done", "book_exit_fill"),
-    Row(27, "FILL", NOT_CLOSED, None, "is_entry_fee_settlement", "settle_entry_fee"),
-    Row(28, "FILL", CLOSED_STATES, None, "is_entry_fee_settlement", "settle_entry_fee_and_rewrite"),
-    Row(29, "FILL", NOT_CLOSED, None, "is_exit_fee_settlement", "settle_exit_fee"),
-    Row(30, "FILL", CLOSED_STATES, None, "is_exit_fee_settlement", "settle_exit_fee_and_rewrite"),
-    Row(31, "FILL", ANY, None, "is_entry_duplicate", "ignore_duplicate"),
-    Row(32, "FILL", ANY, None, "is_exit_duplicate", "ignore_duplicate"),
-    Row(33, "FILL", ANY, None, "is_foreign_order", "ignore_foreign_order"),
-    Row(34, "FILL", ANY, None, None, "refuse_invalid_event"),
+    Row(27, "FILL", PREV_EXIT_REPORTS, None, "is_prev_exit_fill", "book_prev_exit_fill"),
+    Row(28, "FILL", PREV_EXIT_REPORTS, CLOSED, "is_prev_exit_fill_closing", "book_prev_exit_fill_and_close"),
+    Row(29, "FILL", NOT_CLOSED, None, "is_entry_fee_settlement", "settle_entry_fee"),
+    Row(30, "FILL", CLOSED_STATES, None, "is_entry_fee_settlement", "settle_entry_fee_and_rewrite"),
+    Row(31, "FILL", NOT_CLOSED, None, "is_exit_fee_settlement", "settle_exit_fee"),
+    Row(32, "FILL", CLOSED_STATES, None, "is_exit_fee_settlement", "settle_exit_fee_and_rewrite"),
+    Row(33, "FILL", ANY, None, "is_entry_duplicate", "ignore_duplicate"),
+    Row(34, "FILL", ANY, None, "is_exit_duplicate", "ignore_duplicate"),
+    Row(35, "FILL", ANY, None, "is_foreign_order", "ignore_foreign_order"),
+    Row(36, "FILL", ANY, None, None, "refuse_invalid_event"),
     # EXIT
     Row(13, "EXIT", CAN_EXIT, EXIT_SENT, "can_exit", "send_exit"),
     Row(14, "EXIT", (ENTRY_PARTIAL,), EXIT_REQUESTED, "can_request_exit", "request_exit"),
@@ -597,29 +664,29 @@ ROWS: Final[tuple[Row, ...]] = (
     Row(18, "EXIT", (EXIT_REQUESTED, *EXIT_ENDING), None, None, "refuse_exit_in_progress"),
     Row(17, "EXIT", (*ENTRY_REMAINDER_LIVE, *CAN_EXIT), None, None, "refuse_invalid_intent"),
     # CANCEL
-    Row(35, "CANCEL", ENTRY_LIVE, ENTRY_CANCELLING, "is_live_entry_order", "cancel_order"),
-    Row(36, "CANCEL", EXIT_LIVE, EXIT_CANCELLING, "is_live_exit_order", "cancel_order"),
-    Row(37, "CANCEL", ANY, None, None, "ignore_no_live_order"),
+    Row(37, "CANCEL", ENTRY_LIVE, ENTRY_CANCELLING, "is_live_entry_order", "cancel_order"),
+    Row(38, "CANCEL", EXIT_LIVE, EXIT_CANCELLING, "is_live_exit_order", "cancel_order"),
+    Row(39, "CANCEL", ANY, None, None, "ignore_no_live_order"),
     # CANCELLED / EXPIRED: the venue ended an order
-    Row(38, "CANCELLED", (ENTRY_SUBMITTED, ENTRY_WORKING, ENTRY_CANCELLING), IDLE, "entry_ended_unfilled", "accept"),
-    Row(40, "CANCELLED", ENTRY_REMAINDER_LIVE, POSITION_OPEN, "entry_ended_part_filled", "accept"),
-    Row(42, "CANCELLED", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_order", "send_requested_exit"),
-    Row(44, "CANCELLED", EXIT_ENDING, POSITION_OPEN, "exit_ended_unfilled", "accept"),
-    Row(46, "CANCELLED", EXIT_ENDING, PARTIALLY_CLOSED, "exit_ended_part_filled", "accept"),
-    Row(48, "CANCELLED", ANY, None, None, "ignore_stale"),
-    Row(39, "EXPIRED", (ENTRY_SUBMITTED, ENTRY_WORKING, ENTRY_CANCELLING), IDLE, "entry_ended_unfilled", "accept"),
-    Row(41, "EXPIRED", ENTRY_REMAINDER_LIVE, POSITION_OPEN, "entry_ended_part_filled", "accept"),
-    Row(43, "EXPIRED", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_order", "send_requested_exit"),
-    Row(45, "EXPIRED", EXIT_ENDING, POSITION_OPEN, "exit_ended_unfilled", "accept"),
-    Row(47, "EXPIRED", EXIT_ENDING, PARTIALLY_CLOSED, "exit_ended_part_filled", "accept"),
-    Row(49, "EXPIRED", ANY, None, None, "ignore_stale"),
+    Row(40, "CANCELLED", (ENTRY_SUBMITTED, ENTRY_WORKING, ENTRY_CANCELLING), IDLE, "entry_ended_unfilled", "accept"),
+    Row(42, "CANCELLED", ENTRY_REMAINDER_LIVE, POSITION_OPEN, "entry_ended_part_filled", "accept"),
+    Row(44, "CANCELLED", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_order", "send_requested_exit"),
+    Row(46, "CANCELLED", EXIT_ENDING, POSITION_OPEN, "exit_ended_unfilled", "accept"),
+    Row(48, "CANCELLED", EXIT_ENDING, PARTIALLY_CLOSED, "exit_ended_part_filled", "accept"),
+    Row(50, "CANCELLED", ANY, None, None, "ignore_stale"),
+    Row(41, "EXPIRED", (ENTRY_SUBMITTED, ENTRY_WORKING, ENTRY_CANCELLING), IDLE, "entry_ended_unfilled", "accept"),
+    Row(43, "EXPIRED", ENTRY_REMAINDER_LIVE, POSITION_OPEN, "entry_ended_part_filled", "accept"),
+    Row(45, "EXPIRED", (EXIT_REQUESTED,), EXIT_SENT, "is_entry_order", "send_requested_exit"),
+    Row(47, "EXPIRED", EXIT_ENDING, POSITION_OPEN, "exit_ended_unfilled", "accept"),
+    Row(49, "EXPIRED", EXIT_ENDING, PARTIALLY_CLOSED, "exit_ended_part_filled", "accept"),
+    Row(51, "EXPIRED", ANY, None, None, "ignore_stale"),
     # marks, freezes, audit
-    Row(52, "MARK_PRICE", ANY, None, "is_sane_price", "track_mark"),
-    Row(53, "MARK_PRICE", ANY, None, None, "refuse_invalid_intent"),
-    Row(54, "FREEZE_ENTRIES", ANY, None, None, "freeze_entries"),
-    Row(55, "UNFREEZE_ENTRIES", ANY, None, None, "unfreeze_entries"),
-    Row(56, "TRADE_WRITTEN", (CLOSED,), TRADE_TERMINAL_WRITTEN, None, "accept"),
-    Row(57, "TRADE_WRITTEN", (TRADE_TERMINAL_WRITTEN,), None, None, "accept"),
+    Row(54, "MARK_PRICE", ANY, None, "is_sane_price", "track_mark"),
+    Row(55, "MARK_PRICE", ANY, None, None, "refuse_invalid_intent"),
+    Row(56, "FREEZE_ENTRIES", ANY, None, None, "freeze_entries"),
+    Row(57, "UNFREEZE_ENTRIES", ANY, None, None, "unfreeze_entries"),
+    Row(58, "TRADE_WRITTEN", (CLOSED,), TRADE_TERMINAL_WRITTEN, None, "accept"),
+    Row(59, "TRADE_WRITTEN", (TRADE_TERMINAL_WRITTEN,), None, None, "accept"),
 )
 """Every row of docs/machines/slot.md, grouped by event, each event's rows in the order they are tried."""
 

@@ -87,6 +87,7 @@ class _Session:
         self.next_foreign = FOREIGN_ORDER_BASE
         self.entry: _VenueOrder | None = None
         self.exit: _VenueOrder | None = None
+        self.exits: list[_VenueOrder] = []  # every exit order of the trade: the venue's position is what they left
         self.ended: list[int] = []  # orders that already ended, for stale reports
         self.in_flight: list[dict[str, Any]] = []  # fills executed before a cancel, delivered after it
         self.handlers = self._handlers()
@@ -138,9 +139,21 @@ class _Session:
     def settle(self, frame: dict[str, Any], fee_usdt: Decimal) -> None:
         self.send("FILL", **{**frame, "cum_fee_usdt": fee_usdt})
 
+    def venue_position_lots(self) -> int:
+        """The lots the venue still holds: every execution counts, reported or not."""
+        entry = self.entry.cum_lots if self.entry is not None else 0
+        return entry - sum(venue.cum_lots for venue in self.exits)
+
+    def room(self, venue: _VenueOrder) -> int:
+        """Lots the venue can still execute of an order. Exit orders are reduce-only: never beyond the position."""
+        if venue is self.entry:
+            return venue.remaining_lots
+        return max(0, min(venue.remaining_lots, self.venue_position_lots()))
+
     def execute(self, venue: _VenueOrder, complete: bool) -> dict[str, Any]:
-        lots = venue.remaining_lots if complete else self.rng.randint(1, max(1, venue.remaining_lots - 1))
-        return venue.execute(min(lots, venue.remaining_lots), self.fill_price())
+        room = self.room(venue)
+        lots = room if complete else self.rng.randint(1, max(1, room - 1))
+        return venue.execute(min(lots, room), self.fill_price())
 
     def contradicting_frame(self, venue: _VenueOrder) -> None:
         """A report the book must refuse: more lots than the order asked, or a shrinking quote."""
@@ -171,7 +184,7 @@ class _Session:
 
     def keep_in_flight(self, venue: _VenueOrder) -> None:
         """The venue executed part of the rest just before the cancel took; the report comes after it."""
-        if venue.remaining_lots > 0 and self.chance(0.3):
+        if self.room(venue) > 0 and self.chance(0.3):
             self.in_flight.append(self.execute(venue, complete=self.chance(0.3)))
 
     def end_order(self, venue: _VenueOrder, event: str) -> None:
@@ -249,6 +262,7 @@ class _Session:
         step = self.send("ENTER", **self.entry_params(order))
         self.entry = _VenueOrder(order, step.emitted[0][1]["qty_lots"], self.rng.choice(FEE_RATES))
         self.exit = None
+        self.exits = []
 
     def work_entry(self) -> None:
         """One move of an entry order: acknowledgement, a fill, a cancel, an expiry or an early exit."""
@@ -322,12 +336,15 @@ class _Session:
         model = self.slot.model
         if self.state == "EXIT_SENT" and (self.exit is None or self.exit.order != model.exit_order):
             self.exit = _VenueOrder(model.exit_order, model.exit_target_lots, self.rng.choice(FEE_RATES))
+            self.exits.append(self.exit)
 
     def send_exit(self) -> None:
         if self.chance(0.25):
             self.noise()
             return
-        if self.in_flight and self.chance(0.5):
+        # A report that lags the cancel of the exit order it belongs to may follow the next exit order; the slot
+        # remembers one replaced exit order, so the stream delivers the lagging reports before a second one.
+        if self.in_flight and (self.slot.model.prev_exit_order != NO_ORDER or self.chance(0.5)):
             self.deliver_in_flight()
             return
         if self.chance(0.05):
@@ -340,6 +357,12 @@ class _Session:
         venue = self.exit
         assert venue is not None
         state = self.state
+        if venue.remaining_lots > 0 and self.room(venue) == 0:
+            # Reduce-only: the venue's position is closed (by fills whose reports lag), so it cancels the rest of
+            # the exit order; that is a user-stream event and follows the lagging fill reports.
+            if not self.deliver_in_flight():
+                self.end_order(venue, "CANCELLED")
+            return
         roll = self.rng.random()
         if self.in_flight and roll < 0.1:
             self.deliver_in_flight()
@@ -373,7 +396,7 @@ class _Session:
             self.send("ACK", order=venue.order)
 
     def exit_cancelling(self, venue: _VenueOrder, roll: float) -> None:
-        if roll < 0.3 and venue.remaining_lots > 0:  # a fill races the cancel
+        if roll < 0.3 and self.room(venue) > 0:  # a fill races the cancel
             self.report(self.execute(venue, complete=self.chance(0.4)))
         else:
             self.end_order(venue, "CANCELLED" if roll < 0.85 else "EXPIRED")

@@ -30,7 +30,9 @@ default venue never does; `mutants` turns them all on):
   order's level), so an order's fills have two prices and its VWAP differs from its last fill's price (D4);
 * `exit_oversize`: EXIT sizes range over 0..max_lots + 1, up to more than any position can hold (D15);
 * `multi_leg`: ENTER also with the leg plans listed (the ratios of the legs before the last), so the leg
-  arithmetic is explored.
+  arithmetic is explored;
+* `reorder_exit_orders`: the two reorderings above reach exit orders too, and exit orders are reduce-only at the
+  venue (never filled beyond the position; their rest cancelled, on the stream, when the position closes).
 """
 
 from __future__ import annotations
@@ -74,9 +76,10 @@ class Bounds:
     second_price_level: bool = False  # an order's lots after the first fill at a second price
     exit_oversize: bool = False  # EXIT sizes 0..max_lots + 1 (not only 0 = the leg and 1)
     multi_leg: tuple[tuple[Fraction, ...], ...] = ()  # extra ENTER leg plans: the ratios of the legs before the last
-    # Let the two reordering capabilities above reach exit orders too. Off in `mutants`: the spec does not survive
-    # it yet (a late fill of an exit order, reported after its cancel confirmation once the next exit order is
-    # out, is refused as foreign; docs/verify.md, "What it found").
+    # Let the two reordering capabilities above reach exit orders too (a late fill of an exit order, reported
+    # after its cancel confirmation once the next exit order is out; docs/verify.md, "What it found", 4). Exit
+    # orders are then reduce-only at the venue, as on BingX: with their reports lagging, the next exit order can
+    # ask for more than the venue still holds. Off in `mutants` (see there).
     reorder_exit_orders: bool = False
     # A reduction, not a capability: when a trade starts, forget the orders of earlier trades that are done and
     # fully reported (nothing can observe them any more once no repeat of their reports can follow), so trades
@@ -111,7 +114,10 @@ PROFILES = {
                    duplicate_budget=2, foreign_budget=1, venue_cancel_budget=2),
     # Every capability on, with small budgets: the situations the six mutants that survived `deep` need (a
     # fill reported after its cancel confirmation, a lagging stream and REST probe, two fill prices per order,
-    # oversized exits, three exit legs). One trade of up to 3 lots then a second trade of 1, one cancel.
+    # oversized exits, three exit legs). One trade of up to 3 lots then a second trade of 1, one cancel. Exit
+    # orders' reports are not reordered here: with `reorder_exit_orders` the venue caps reduce-only exits at the
+    # position, which hides an oversized exit (`leg_size_not_capped_at_open`); tests/test_verify.py checks this
+    # profile with it on as well.
     "mutants": Bounds("mutants", max_trades=2, max_lots=3, cancel_budget=1, reject_budget=0, duplicate_budget=0,
                       foreign_budget=0, venue_cancel_budget=0, reorder_after_cancel_budget=1,
                       lagging_stream_budget=1, second_price_level=True, exit_oversize=True,
@@ -132,6 +138,7 @@ class VenueOrder:
     live: bool = True
     cancel_requested: bool = False
     sent_cums: tuple[int, ...] = ()  # cumulative reports already delivered (for duplicates and reordering)
+    reduce_only_cancelled: bool = False  # the venue cancelled its rest when the position closed; not reported yet
 
     @property
     def venue_state(self) -> str:
@@ -458,6 +465,7 @@ class ComposedModel:
         px = self.bounds.price_levels
         lagging = self.bounds.lagging
         offers = self.venue.offers
+        backlog = lagging and any(o.filled_lots > delivered_lots(o) for o in s.orders)  # reports the stream owes
         for o in s.orders:
             may = offers(o)
             unreported = lagging and o.filled_lots > delivered_lots(o)
@@ -466,8 +474,18 @@ class ComposedModel:
                 yield Action(f"venue ACK #{o.ref}", "ACK", (("order", o.ref),))
             if may.reject and s.rejects_left > 0:
                 yield Action(f"venue REJECT #{o.ref}", "REJECT", (("order", o.ref),), fault=True)
+            # Exit orders are reduce-only: the venue never fills one beyond the position it holds, and cancels
+            # what is left of them when the position closes (BingX; `_venue_after`). The cancel is a user-stream
+            # event, so its report follows every fill report executed before it (only the REST reply to a
+            # requested cancel races the stream). Both bind only when the slot's book lags the venue
+            # (reorder_exit_orders): otherwise no exit order asks for more than is open.
+            fills = may.fills
+            if o.role == "EXIT" and self.bounds.reorder_exit_orders and fills:
+                last = min(o.target_lots, o.filled_lots + abs(s.position_lots))
+                fills = tuple((cum, o.cancel_requested and cum < o.target_lots)
+                              for cum in sorted({o.filled_lots + 1, last}) if o.filled_lots < cum <= last)
             if not unreported:
-                for cum, then_cancel in may.fills:
+                for cum, then_cancel in fills:
                     yield Action(f"venue FILL #{o.ref} cum={cum}", "FILL", self._fill_params(o, cum))
                     if s.lags_left > 0 and reorders:
                         yield Action(f"venue FILL #{o.ref} cum={cum} (its report lags)", "", self._fill_params(o, cum),
@@ -475,6 +493,9 @@ class ComposedModel:
                     if s.reorders_left > 0 and reorders and then_cancel:
                         yield Action(f"venue FILL #{o.ref} cum={cum}, then CANCELLED #{o.ref} overtakes its report",
                                      "CANCELLED", (("order", o.ref), ("cum_lots", cum)), fault=True)
+            if o.reduce_only_cancelled and not backlog:
+                yield Action(f"stream reports CANCELLED #{o.ref} (reduce-only: the position closed)", "CANCELLED",
+                             (("order", o.ref),))
             # Our cancel carried out, else (within the fault budget) one by the venue itself; the venue may cancel
             # an order by itself also while ours is on its way, which looks the same to the slot.
             if o.cancel_requested and may.cancel_done:
@@ -546,7 +567,10 @@ class ComposedModel:
             return attrs.evolve(s, duplicates_left=s.duplicates_left - 1)
         if params.get("order") == FOREIGN_ORDER:
             return attrs.evolve(s, foreign_left=s.foreign_left - 1)
-        if a.label.startswith("stream delivers"):  # executed earlier; only the report is new
+        if a.label.startswith("stream"):  # executed earlier; only the report is new
+            if a.event == "CANCELLED":
+                return attrs.evolve(s, orders=tuple(attrs.evolve(o, reduce_only_cancelled=False)
+                                                    if o.ref == params["order"] else o for o in s.orders))
             ref, cum = params["order"], params["cum_lots"]
             assert isinstance(cum, int)
             return attrs.evolve(s, orders=tuple(attrs.evolve(o, sent_cums=(*o.sent_cums, cum)) if o.ref == ref else o
@@ -595,6 +619,11 @@ class ComposedModel:
             o = attrs.evolve(o, live=False)
         self.venue.advance(before, action, cum, o)  # the order's venue machine goes where the model's order does
         orders[i] = o
+        if self.bounds.reorder_exit_orders and o.role == "EXIT" and "cum_lots" in params and position == 0:
+            # Reduce-only (with reorder_exit_orders, as in `_venue_actions`): the venue cancels the rest of every
+            # exit order once the position is closed.
+            orders = [attrs.evolve(x, live=False, reduce_only_cancelled=True) if x.role == "EXIT" and x.live else x
+                      for x in orders]
         return attrs.evolve(s, orders=tuple(orders), position_lots=position, recent_fill=recent,
                             venue_cancels_left=cancels_left, rejects_left=rejects_left, reorders_left=reorders_left,
                             lags_left=lags_left)
@@ -607,7 +636,11 @@ class ComposedModel:
                 return s
             trade = self.var(s, "trade_seq")
             assert isinstance(trade, int)
-            return attrs.evolve(s, orders=(*s.orders, VenueOrder(ref, str(args["role"]), trade, lots)))
+            # Reduce-only (with reorder_exit_orders, as in `_venue_actions`): an exit order with no position left
+            # to reduce is cancelled by the venue at once.
+            gone = self.bounds.reorder_exit_orders and args["role"] == "EXIT" and s.position_lots == 0
+            return attrs.evolve(s, orders=(*s.orders, VenueOrder(ref, str(args["role"]), trade, lots, live=not gone,
+                                                                 reduce_only_cancelled=gone)))
         if name == "CANCEL_ORDER":
             ref = args["order"]
             orders = tuple(self._cancel_request(o) if o.ref == ref else o for o in s.orders)

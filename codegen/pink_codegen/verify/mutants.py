@@ -242,7 +242,7 @@ CATALOGUE: tuple[Mutant, ...] = (
       [("      closed_basis_usdt: 0\n      realised_pnl_usdt: 0\n", "      closed_basis_usdt: 0\n")], TWO_TRADES,
       {"pnl_is_price_change", "closed_pnl_is_price_change"}),
     M("exited_lots_not_reanchored", "D5", "a new trade starts with the previous trade's exited lots",
-      [("      exit_order_fee_usdt: 0\n      exited_lots: 0\n", "      exit_order_fee_usdt: 0\n")], TWO_TRADES,
+      [("      prev_exit_fee_usdt: 0\n      exited_lots: 0\n", "      prev_exit_fee_usdt: 0\n")], TWO_TRADES,
       {"exits_within_entry", "books_match_venue"}),
     M("exit_cumulative_not_reanchored_per_order", "D5/D14", "a new exit order keeps the previous order's cumulative "
       "executed lots, so its first report looks like a duplicate",
@@ -267,15 +267,16 @@ CATALOGUE: tuple[Mutant, ...] = (
                                                              "entry_cost_usdt: entry_cost_usdt + cum_quote_usdt"))],
       PARTIAL_FILLS, {"booked_at_venue_prices"}),
     M("exit_lots_cumulative_as_incremental", "D14", "an exit order's cumulative lots added to the trade's exited lots",
-      [("      exited_lots: exited_lots + delta_lots\n", "      exited_lots: exited_lots + cum_lots\n")], PARTIAL_FILLS,
+      [("      exited_lots: exited_lots + delta_lots\n", "      exited_lots: exited_lots + cum_lots\n", 2)],
+      PARTIAL_FILLS,
       {"exits_within_entry", "books_match_venue", "flat_when_free", "closed_means_flat"}),
     M("exit_quote_cumulative_as_incremental", "D14", "an exit order's cumulative quote added to the trade's exit quote",
       [("      exit_cost_usdt: exit_cost_usdt + delta_quote_usdt\n",
-        "      exit_cost_usdt: exit_cost_usdt + cum_quote_usdt\n")], PARTIAL_FILLS,
+        "      exit_cost_usdt: exit_cost_usdt + cum_quote_usdt\n", 2)], PARTIAL_FILLS,
       {"pnl_is_price_change", "booked_at_venue_prices"}),
     M("exit_order_cumulative_as_trade_total", "D14", "the reverse: one exit order's cumulative lots taken as the "
       "trade's exited lots (a second exit order forgets the first)",
-      [("      exited_lots: exited_lots + delta_lots\n", "      exited_lots: cum_lots\n")], PARTIAL_FILLS,
+      [("      exited_lots: exited_lots + delta_lots\n", "      exited_lots: cum_lots\n", 2)], PARTIAL_FILLS,
       {"books_match_venue", "flat_when_free", "closed_means_flat"}),
     # ------------------------------------------------------------------ D15: single slot, exits sized from the slot
     M("no_single_slot_check", "D15", "ENTER accepted while a position is open: neither the slot's state nor the "
@@ -389,7 +390,7 @@ CAPABILITY_MUTANTS: tuple[Mutant, ...] = (
     # re-values the VWAP and the closed trade no longer realises its price change.
     M("exit_basis_is_entry_vwap", "D4", "an exit fill's basis taken at the VWAP of all entry fills rather than the "
       "average price of the lots still open",
-      [("      basis_usdt: delta_lots * open_avg_px\n", "      basis_usdt: delta_lots * entry_vwap_px\n")],
+      [("      basis_usdt: delta_lots * open_avg_px\n", "      basis_usdt: delta_lots * entry_vwap_px\n", 2)],
       MUTANTS_PROFILE, {"closed_pnl_is_price_change"}),
 )
 
@@ -490,10 +491,23 @@ RUNTIME_MUTANTS: tuple[Mutant, ...] = (
            machine="runtime", routed=attrs.evolve(ROUTED_PROFILES["router-smoke"], accept_wallet_zero=True)),
 )
 
+# The finding the `reorder_exit_orders` capability found (docs/verify.md, finding 4), on bounds of its own: the
+# `mutants` profile leaves that capability off (with it, its reduce-only venue caps the oversized exit that
+# `leg_size_not_capped_at_open` needs).
+REORDERED_EXITS = Bounds("reordered-exits", max_lots=2, cancel_budget=1, reject_budget=0, duplicate_budget=0,
+                         foreign_budget=0, venue_cancel_budget=0, reorder_after_cancel_budget=1,
+                         reorder_exit_orders=True)
+LATE_EXIT_MUTANTS: tuple[Mutant, ...] = (
+    M("prev_exit_order_never_set", "D3", "an exit order replaced by the next one is forgotten: its fill reported "
+      "after its cancel confirmation, once the next exit order is out, is refused as foreign",
+      [("      prev_exit_order: exit_order if replaced else prev_exit_order\n",
+        "      prev_exit_order: prev_exit_order\n")], REORDERED_EXITS, {"books_match_venue"}),
+)
+
 # Plausible bugs verify does not kill yet, each naming the missing invariant or model capability (none today).
 SURVIVORS: tuple[Mutant, ...] = ()
 
-KILLED = (*CATALOGUE, *CAPABILITY_MUTANTS, *ROUTER_MUTANTS, *RUNTIME_MUTANTS)
+KILLED = (*CATALOGUE, *CAPABILITY_MUTANTS, *LATE_EXIT_MUTANTS, *ROUTER_MUTANTS, *RUNTIME_MUTANTS)
 
 # Mutants that no property can tell from the spec (kept out of the count).
 EQUIVALENT: tuple[Mutant, ...] = (
@@ -532,7 +546,10 @@ REJECTED_BY_LOADER: tuple[Mutant, ...] = (
     _refused("closed_frees_slot_before_record", "D12", "the closing fill frees the slot at once "
              "(TRADE_TERMINAL_WRITTEN before the record is durable)",
              [("    to: CLOSED\n    doc: The last open lots closed",
-               "    to: TRADE_TERMINAL_WRITTEN\n    doc: The last open lots closed")], ONE_LOT, "unreachable"),
+               "    to: TRADE_TERMINAL_WRITTEN\n    doc: The last open lots closed"),
+              ("    to: CLOSED\n    doc: >-\n      A late report of the previous exit order",
+               "    to: TRADE_TERMINAL_WRITTEN\n    doc: >-\n      A late report of the previous exit order")], ONE_LOT,
+             "unreachable"),
 )
 
 # Every mutant, in the order the kill matrix runs and prints them.
