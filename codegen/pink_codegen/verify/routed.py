@@ -14,6 +14,11 @@ This is the runtime's execution router (pink_fsm/runtime/exec_router.py) as a mo
 * the clock: a maker quote's TTL expiry is an action (router TICK at its deadline); an urgent exit pre-empts a
   resting maker exit (router URGENT_EXIT).
 
+The runtime around it is modelled too: a crash at any moment and the recovery of pink_fsm/runtime/recovery.py
+(open orders first, then positions; adopt or restore flat; reconcile after a late fill of an earlier session's
+order), the kernel's capital against what our fills did to the venue wallet (re-anchored by recovery, D5), and
+margin-only account frames (wallet 0, ignored: D6).
+
 One action runs to completion: the venue's report, the router's steps and the slot's steps it causes, and
 whatever they emit, in the order the runtime applies them. Every router machine's spec invariants and the
 composed invariants below are checked in every reachable state, by the same checker as the slot x venue model
@@ -67,7 +72,7 @@ class RoutedProfile:
     positions_first: bool = False
     reanchor: bool = True
     # Account frames with no wallet balance (margin-only frames, wallet 0): the kernel ignores them (D6); the
-    # model mutant `accept_wallet_zero` re-anchors capital to them when flat, as the reference runtime did.
+    # model mutant `accept_wallet_zero` re-anchors capital to them when flat, as the original PINK runtime did.
     wallet_zero_budget: int = 0
     accept_wallet_zero: bool = False
 
@@ -157,9 +162,9 @@ class RoutedModel(ComposedModel):
         self.fired_router_rows: set[int] = set()
         self.fired_slot_rows: set[int] = set()
         # When a list: every call across the router boundary is appended to it (tests compare the glue with the
-        # runtime's exec_router.py): ("place", ref, role, lots), ("withdraw"|"urgent", ref), ("tick", ref),
-        # ("gate", ref, venue_lots, hot), ("report", event, attempt, cum | post_only) in; ("send", attempt, market,
-        # lots), ("cancel", attempt), ("slot", event, ref, cum) out.
+        # runtime's exec_router.py): ("place", ref, role, lots), ("withdraw"|"urgent_exit"|"tick", ref),
+        # ("gate", ref, venue_lots, fill_age_ms, slot_lots), ("report", event, attempt, cum | post_only | None) in;
+        # ("send", attempt, market, lots), ("cancel", attempt), ("slot", event, ref, cum | None) out.
         self.glue_log: list[tuple[object, ...]] | None = None
         # What checker.check reads of a composition (see checker.composed_catalogue and reachability_goals).
         self.composed_invariants = {**COMPOSED, **ROUTED_COMPOSED,
