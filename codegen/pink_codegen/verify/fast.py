@@ -592,19 +592,25 @@ class FastModel:
         """In `venue_plan`: deliver `event` (see _deliver) and add its plan item: (label id, the orders after,
         what it adds to env, the recent bit it sets, the slot's row, next sid, post), or a marker item that ends
         the plan (the slot leaves its bounds or does not handle the event)."""
-        e = MODEL_EVENTS.index(event)
-        args = "(" + "".join(f"{params[p.name]}, " for p in self.m.ir.event(event).params) + ")"
-        w(n, f"key = sk | {key}")
-        w(n, f"r = M{e}.get(key)")
-        w(n, "if r is None:  # the first time in this slot configuration")
-        w(n + 1, f"r = react({e}, key, sid, {args})")
-        w(n, "row, nsid, post = r")
+        self._reaction(w, n, event, params, key)
         w(n, "if row >= 0:")
         orders = "O" if self._same_orders else "O1"
         w(n + 1, f"plan.append(({lid}, {orders}, {delta}, {RECENT if recent else 0}, row, nsid, post))")
         w(n, "else:")
         w(n + 1, f"plan.append(({lid}, None, 0, 0, row, 0, None))")
         w(n + 1, "return plan")
+
+    def _reaction(self, w: _Writer, n: int, event: str, params: dict[str, str], key: str | None) -> None:
+        """The code that binds `row, nsid, post`: the slot's memoised reaction to `event` with `params` in this
+        slot configuration, made by `react` the first time. `key`: an int below 2**MEMO_SHIFT that, in this
+        event's memo, determines the params (None: the params themselves)."""
+        e = MODEL_EVENTS.index(event)
+        args = "(" + "".join(f"{params[p.name]}, " for p in self.m.ir.event(event).params) + ")"
+        w(n, f"key = (sid, *{args})" if key is None else f"key = sk | {key}")
+        w(n, f"r = M{e}.get(key)")
+        w(n, "if r is None:  # the first time in this slot configuration")
+        w(n + 1, f"r = react({e}, key, sid, {args})")
+        w(n, "row, nsid, post = r")
 
     @staticmethod
     def _fill_params() -> dict[str, str]:
@@ -624,16 +630,7 @@ class FastModel:
         see `_react`), then model.apply's venue update (`env`, and O1 for venue actions) and `_post`'s outputs
         and bookkeeping. An event no row handles is a violation from the venue, and no successor from the policy.
         `key`: an int below 2**MEMO_SHIFT that, in this event's memo, determines the params (None: the params)."""
-        e = MODEL_EVENTS.index(event)
-        args = "(" + "".join(f"{params[p.name]}, " for p in self.m.ir.event(event).params) + ")"
-        if key is None:
-            w(n, f"key = (sid, *{args})")
-        else:
-            w(n, f"key = sk | {key}")
-        w(n, f"r = M{e}.get(key)")
-        w(n, "if r is None:  # the first time in this slot configuration")
-        w(n + 1, f"r = react({e}, key, sid, {args})")
-        w(n, "row, nsid, post = r")
+        self._reaction(w, n, event, params, key)
         w(n, "if row >= 0:")
         orders = "O1" if venue and not self._same_orders else "O"
         if not venue and env == "env":
