@@ -287,12 +287,10 @@ class RoutedModel(ComposedModel):
         venue_lots = abs(s.position_lots)
         stale_lots = abs(s.position_lots - self._unreported_lots(s)) if self.bounds.lagging_stream_budget \
             else venue_lots
-        entry_filled, exited = self.var(s, "entry_filled_lots"), self.var(s, "exited_lots")
-        assert isinstance(entry_filled, int) and isinstance(exited, int)
         params: tuple[tuple[str, ExactValue], ...] = (
             ("order", w.ref), ("probe_ok", True), ("venue_position_lots", venue_lots),
             ("own_fill_age_ms", HOT_AGE_MS if s.recent_fill else COLD_AGE_MS),
-            ("slot_open_lots", entry_filled - exited))
+            ("slot_open_lots", self._open_lots(s)))
         yield Action(f"runtime: requote gate for #{w.ref} (venue position {venue_lots})", "GATE", params)
         if s.recent_fill and stale_lots != venue_lots:
             yield Action(f"runtime: requote gate for #{w.ref} (REST probe lags: position {stale_lots})", "GATE",
